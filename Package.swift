@@ -1,0 +1,125 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Swift 6 language mode everywhere; warnings are treated as a CI failure by scripts/test.sh.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "GuildNetHost",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hostapp", targets: ["hostapp"]),
+        .executable(name: "hostapp-bench", targets: ["RuntimeBench"]),
+        .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
+        .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+    ],
+    targets: [
+        // Core vocabulary shared by every subsystem: ClusterID, the child-service protocol,
+        // typed errors, lifecycle events, JSON values, backoff, logging.
+        .target(
+            name: "GuildNetCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Per-cluster SQLite store (GRDB) and the host-wide open-handle budget (LRU + idle TTL).
+        .target(
+            name: "GuildNetStore",
+            dependencies: ["GuildNetCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // Layered settings: CLI/env > cluster settings.json > host config > defaults.
+        .target(
+            name: "GuildNetSettings",
+            dependencies: ["GuildNetCore"],
+            swiftSettings: swiftSettings
+        ),
+        // Per-cluster metric series (label cluster_id) and the loopback /metrics listener.
+        .target(
+            name: "GuildNetMetrics",
+            dependencies: [
+                "GuildNetCore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The supervision tree: HostActor (root) and ClusterActor (one per cluster) with their children.
+        .target(
+            name: "GuildNetRuntime",
+            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics"],
+            swiftSettings: swiftSettings
+        ),
+        // JSON-lines control protocol: codec, op dispatch, Unix-socket and stdin transports, client.
+        .target(
+            name: "GuildNetControl",
+            dependencies: [
+                "GuildNetCore", "GuildNetRuntime", "GuildNetSettings",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Composition of the daemon's services under ServiceLifecycle (signals, graceful shutdown).
+        .target(
+            name: "GuildNetDaemon",
+            dependencies: [
+                "GuildNetCore", "GuildNetRuntime", "GuildNetControl", "GuildNetMetrics", "GuildNetSettings",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hostapp",
+            dependencies: [
+                "GuildNetDaemon", "GuildNetControl", "GuildNetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RuntimeBench",
+            dependencies: ["GuildNetControl", "GuildNetCore"],
+            path: "StressTests/RuntimeBench",
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests
+        .target(
+            name: "TestSupport",
+            dependencies: ["GuildNetCore", "GuildNetRuntime", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "GuildNetSettingsTests", dependencies: ["GuildNetSettings", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "GuildNetMetricsTests", dependencies: ["GuildNetMetrics", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "GuildNetRuntimeTests", dependencies: ["GuildNetRuntime", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetControlTests",
+            dependencies: ["GuildNetControl", "GuildNetDaemon", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HostappEndToEndTests",
+            dependencies: ["hostapp", "GuildNetControl", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
