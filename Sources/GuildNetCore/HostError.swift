@@ -36,6 +36,7 @@ extension ErrorCode {
     public static let configInvalid: ErrorCode = "config_invalid"
     public static let kubeconfigInvalid: ErrorCode = "kubeconfig_invalid"
     // Host
+    public static let stateDirLocked: ErrorCode = "state_dir_locked"
     public static let io: ErrorCode = "io_error"
     public static let timeout: ErrorCode = "timeout"
     public static let internalError: ErrorCode = "internal"

@@ -40,5 +40,11 @@ public final class ResourceCounters: Sendable {
         public var clusterActors: Int
         public var supervisedTasks: Int
         public var openDatabases: Int
+
+        public init(clusterActors: Int, supervisedTasks: Int, openDatabases: Int) {
+            self.clusterActors = clusterActors
+            self.supervisedTasks = supervisedTasks
+            self.openDatabases = openDatabases
+        }
     }
 }

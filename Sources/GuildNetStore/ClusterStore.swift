@@ -183,6 +183,10 @@ public actor ClusterStore: ClusterChild {
         _ body: (DatabaseQueue) async throws -> T
     ) async throws(HostError) -> T {
         guard !stopped else {
+            if let lastError {
+                // Stopped by its supervisor after failing, not by teardown.
+                throw HostError(.dbUnavailable, "database of \(cluster.key) is unavailable: \(lastError.message)")
+            }
             throw HostError(.clusterStopping, "cluster \(cluster.key) is stopping; its database is closed")
         }
         inFlight += 1

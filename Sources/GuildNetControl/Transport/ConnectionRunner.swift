@@ -1,0 +1,74 @@
+import Logging
+import NIOCore
+
+/// Serves one connection of either transport: dispatches decoded lines to the handler with bounded
+/// concurrency and runs the connection's single ordered writer. Everything runs in child tasks of
+/// the caller.
+enum ConnectionRunner {
+    static func run<Events: AsyncSequence>(
+        events: Events,
+        output: ControlOutput,
+        configuration: ControlTransportConfiguration,
+        handler: any ControlLineHandler,
+        logger: Logger,
+        write: @escaping @Sendable (ByteBuffer) async throws -> Void
+    ) async where Events.Element == LineEvent {
+        let queue = output.queue
+        let maxInFlight = max(1, configuration.maxInFlightPerConnection)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await runWriter(queue: queue, logger: logger, write: write)
+            }
+            await withTaskGroup(of: Void.self) { handlers in
+                var inFlight = 0
+                do {
+                    for try await event in events {
+                        if inFlight >= maxInFlight {
+                            _ = await handlers.next()
+                            inFlight -= 1
+                        }
+                        switch event {
+                        case .line(let line):
+                            handlers.addTask { await handler.handle(line: line, output: output) }
+                        case .oversized(let byteCount):
+                            logger.debug("control line over the limit discarded", metadata: ["bytes": "\(byteCount)"])
+                            handlers.addTask { await handler.handleOversizedLine(byteCount: byteCount, output: output) }
+                        }
+                        inFlight += 1
+                    }
+                } catch {
+                    // The connection failed (reset, read error): nobody will read the replies.
+                    logger.debug("control connection input failed", metadata: ["error": "\(error)"])
+                    handlers.cancelAll()
+                }
+                await handlers.waitForAll()
+            }
+            await handler.connectionClosed(output)
+            queue.finish()
+            await group.waitForAll()
+        }
+    }
+
+    /// Writes batches in order until the queue is drained and finished, or a write fails.
+    private static func runWriter(
+        queue: OutputQueue,
+        logger: Logger,
+        write: @Sendable (ByteBuffer) async throws -> Void
+    ) async {
+        let allocator = ByteBufferAllocator()
+        while let batch = await queue.nextBatch() {
+            var buffer = allocator.buffer(capacity: batch.reduce(0) { $0 + $1.count + 1 })
+            for line in batch {
+                buffer.writeBytes(line)
+                buffer.writeInteger(UInt8(ascii: "\n"))
+            }
+            do {
+                try await write(buffer)
+            } catch {
+                logger.debug("control connection output failed", metadata: ["error": "\(error)"])
+                queue.close()
+                return
+            }
+        }
+    }
+}

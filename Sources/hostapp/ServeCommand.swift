@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import GuildNetCore
+import GuildNetDaemon
+import GuildNetMetrics
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon: the control protocol on a Unix socket and/or stdin."
+    )
+
+    @Option(name: .long, help: "State directory (clusters/<id>/local.db, settings.json, kubeconfig).")
+    var stateDir: String
+
+    @Option(name: .long, help: "Control socket path, mode 0600 (default: <state-dir>/hostapp.sock unless --stdin is given alone).")
+    var socket: String?
+
+    @Flag(name: .long, help: "Serve the control protocol on stdin/stdout; EOF on stdin shuts the daemon down.")
+    var stdin = false
+
+    @Option(name: .long, help: "Serve Prometheus metrics on GET /metrics at this loopback HOST:PORT (port 0 picks one).")
+    var metricsAddr: String?
+
+    @Option(name: .long, help: "Host config file (JSON: {\"settings\": {...}}), the global settings layer.")
+    var config: String?
+
+    @Option(name: .long, help: "File of GUILDNET_SETTING_<KEY>=VALUE lines (env layer; the process environment wins).")
+    var envFile: String?
+
+    @Option(name: .customLong("set"), help: "Setting override KEY=VALUE for every cluster (CLI layer; repeatable).")
+    var assignments: [String] = []
+
+    @Option(name: .long, help: "Log format: text or json.")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "Most cluster DB handles open at once, host-wide (LRU).")
+    var maxOpenDbs: Int = 128
+
+    @Option(name: .long, help: "Close a cluster DB handle after this many idle seconds.")
+    var dbIdleTtl: Int = 120
+
+    @Option(name: .long, help: "Seconds host shutdown waits for all clusters to stop.")
+    var shutdownTimeout: Int = 20
+
+    @Option(name: .long, help: "Longest accepted control line in bytes.")
+    var maxLineBytes: Int = 1 << 20
+
+    mutating func run() async throws {
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard maxOpenDbs >= 1, dbIdleTtl >= 1, shutdownTimeout >= 1, maxLineBytes >= 1024 else {
+            throw ValidationError("--max-open-dbs, --db-idle-ttl and --shutdown-timeout must be positive; --max-line-bytes at least 1024")
+        }
+        let stateDirectory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
+        var options = DaemonOptions(stateDirectory: stateDirectory)
+        options.socketPath = socket ?? (stdin ? nil : DaemonOptions.defaultSocketPath(stateDirectory: stateDirectory))
+        options.useStdin = stdin
+        options.configFile = config
+        options.envFile = envFile
+        options.settingAssignments = assignments
+        options.logFormat = format
+        options.logLevel = level
+        options.maxOpenDatabases = maxOpenDbs
+        options.databaseIdleTTL = .seconds(dbIdleTtl)
+        options.shutdownDeadline = .seconds(shutdownTimeout)
+        options.transport.maxLineBytes = maxLineBytes
+        let logger = Logger(label: "hostapp") { label in
+            HostLogHandler(label: label, format: format, level: level)
+        }
+        do {
+            if let metricsAddr { options.metricsAddress = try MetricsAddress.parse(metricsAddr) }
+            try await Daemon.run(options, environment: ProcessInfo.processInfo.environment, logger: logger)
+        } catch let error as HostError {
+            logger.critical("cannot serve: \(error.message)", metadata: ["event": "daemon_failed", "code": .string(error.code.rawValue)])
+            throw ExitCode(1)
+        }
+    }
+}

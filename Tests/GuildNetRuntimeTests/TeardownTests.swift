@@ -1,0 +1,121 @@
+import Foundation
+import GuildNetCore
+import GuildNetRuntime
+import Testing
+import TestSupport
+
+@Suite("Teardown")
+struct TeardownTests {
+    @Test("50 clusters registered and unregistered leave no FD, task, actor or DB handle behind")
+    func noLeaks() async throws {
+        let dir = TemporaryDirectory("lk")
+        defer { dir.remove() }
+        try await withRunningHost(stateDirectory: dir.path) { host in
+            let baseline = host.counters.snapshot
+            for index in 0..<50 {
+                _ = try await host.register(RegisterRequest(name: "leak-\(index)"))
+                try await (try host.cluster(named: "leak-\(index)")).store.put("k", .int(Int64(index)))
+            }
+            #expect(!ProcessResources.openFiles(under: dir.path).isEmpty)
+            for index in 0..<50 { _ = try await host.unregister("leak-\(index)") }
+            #expect(ProcessResources.openFiles(under: dir.path).isEmpty, "\(ProcessResources.openFiles(under: dir.path))")
+            try await eventually("counters back to baseline") { host.counters.snapshot == baseline }
+            #expect(await host.budget.openCount == 0)
+        }
+    }
+
+    @Test("after unregister the real sqlite3 CLI takes an exclusive lock at once")
+    func noStaleLock() async throws {
+        let dir = TemporaryDirectory("sl")
+        defer { dir.remove() }
+        let path = try await withRunningHost(stateDirectory: dir.path) { host in
+            _ = try await host.register(RegisterRequest(name: "locky"))
+            let cluster = try await host.cluster(named: "locky")
+            try await cluster.store.put("k", "v")
+            _ = try await host.unregister("locky")
+            #expect(ProcessResources.openFiles(under: cluster.paths.directory).isEmpty)
+            let result = try runSQLite(cluster.store.path, ".timeout 0\nBEGIN EXCLUSIVE;\nSELECT value FROM kv WHERE key='k';\nCOMMIT;\n")
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("\"v\""))
+            return cluster.store.path
+        }
+        let again = try runSQLite(path, ".timeout 0\nBEGIN EXCLUSIVE;\nCOMMIT;\n")
+        #expect(again.status == 0)
+    }
+
+    @Test("metric series of an unregistered cluster disappear from the exposition")
+    func metricsGone() async throws {
+        let dir = TemporaryDirectory("mg")
+        defer { dir.remove() }
+        try await withRunningHost(stateDirectory: dir.path) { host in
+            _ = try await host.register(RegisterRequest(name: "gone"))
+            _ = try await host.register(RegisterRequest(name: "stays"))
+            var text = String(decoding: host.configuration.metrics.exposition(), as: UTF8.self)
+            #expect(text.contains("cluster_id=\"gone\""))
+            #expect(text.contains("hostapp_clusters_active 2"))
+            _ = try await host.unregister("gone")
+            text = String(decoding: host.configuration.metrics.exposition(), as: UTF8.self)
+            #expect(!text.contains("cluster_id=\"gone\""), "\(text)")
+            #expect(text.contains("cluster_id=\"stays\""))
+            #expect(text.contains("hostapp_clusters_active 1"))
+        }
+    }
+
+    @Test("unregister with purge removes the cluster's directory; without purge data is kept")
+    func purge() async throws {
+        let dir = TemporaryDirectory("pg")
+        defer { dir.remove() }
+        try await withRunningHost(stateDirectory: dir.path) { host in
+            _ = try await host.register(RegisterRequest(name: "keep"))
+            _ = try await host.register(RegisterRequest(name: "drop"))
+            let keep = try await host.cluster(named: "keep")
+            let drop = try await host.cluster(named: "drop")
+            _ = try await host.unregister("keep")
+            _ = try await host.unregister("drop", purge: true)
+            #expect(FileManager.default.fileExists(atPath: keep.store.path))
+            #expect(!FileManager.default.fileExists(atPath: drop.paths.directory))
+        }
+    }
+
+    @Test("credentials passed in settings never appear in logs")
+    func credentialsNotLogged() async throws {
+        let dir = TemporaryDirectory("cr")
+        defer { dir.remove() }
+        let logs = LogCapture()
+        let secret = "s3cr3t-Hunter2-\(UUID().uuidString)"
+        try await withRunningHost(stateDirectory: dir.path, logs: logs) { host in
+            _ = try await host.register(RegisterRequest(name: "creds", settings: ["rethinkdb.password": .string(secret), "namespace": "apps"]))
+            let cluster = try await host.cluster(named: "creds")
+            _ = try await cluster.settings.set(["api_token": .string(secret + "-token")])
+            let setting = try #require(await cluster.settings.effective("rethinkdb.password"))
+            #expect(setting.displayValue == SecretKeys.redacted)
+            #expect(setting.value == .string(secret))
+            _ = try await host.unregister("creds")
+        }
+        #expect(!logs.all.isEmpty)
+        #expect(!logs.text.contains(secret))
+        #expect(logs.contains("settings"))
+    }
+}
+
+struct SQLiteResult {
+    var status: Int32
+    var output: String
+}
+
+func runSQLite(_ path: String, _ script: String) throws -> SQLiteResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path]
+    let input = Pipe()
+    let output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    input.fileHandleForWriting.write(Data(script.utf8))
+    try input.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return SQLiteResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+}

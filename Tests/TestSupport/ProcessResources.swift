@@ -1,0 +1,56 @@
+import Foundation
+
+/// Real resource counts of a process, read from /proc.
+public enum ProcessResources {
+    /// Targets of the open file descriptors of `pid` (default: this process).
+    public static func openFileTargets(pid: String = "self") -> [String] {
+        let dir = "/proc/\(pid)/fd"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        return entries.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0) }
+    }
+
+    public static func openFileCount(pid: String = "self") -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+    }
+
+    /// Open descriptors whose target lies under `directory`.
+    public static func openFiles(under directory: String, pid: String = "self") -> [String] {
+        openFileTargets(pid: pid).filter { $0.hasPrefix(directory) }
+    }
+
+    /// Listening sockets (TCP, TCP6 and Unix) owned by `pid`, as "tcp:PORT" / "unix:PATH".
+    public static func listeningSockets(pid: String = "self") -> [String] {
+        let inodes = Set(openFileTargets(pid: pid).compactMap { target -> String? in
+            guard target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
+        var result: [String] = []
+        for table in ["tcp", "tcp6"] {
+            guard let text = try? String(contentsOfFile: "/proc/net/\(table)", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
+                let port = fields[1].split(separator: ":").last.flatMap { Int($0, radix: 16) } ?? -1
+                result.append("\(table):\(port)")
+            }
+        }
+        if let text = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) {
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 = __SO_ACCEPTCON (listening)
+                guard fields.count >= 7, fields[3] == "00010000", inodes.contains(String(fields[6])) else { continue }
+                result.append("unix:\(fields.count > 7 ? String(fields[7]) : "")")
+            }
+        }
+        return result.sorted()
+    }
+
+    /// Resident set size of `pid` in KiB.
+    public static func residentKiB(pid: String = "self") -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+}

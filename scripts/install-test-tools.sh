@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the real tools the test suites use as referees. Idempotent; safe to run as root in CI.
+#   promtool   -> <repo>/.tools/bin/promtool (extracted from Debian's prometheus .deb, not installed)
+#   microsocks -> apt-get install (SOCKS5 proxy for routing tests)
+#   sqlite3    -> apt-get install (lock checks in store tests)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools_bin="$repo_root/.tools/bin"
+apt_updated=0
+
+if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
+
+apt_update_once() {
+    if [ "$apt_updated" -eq 0 ]; then
+        "${sudo_cmd[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+# Ensures the Debian package $1 is downloadable/installable; updates the lists once when apt does not know it.
+ensure_apt_knows() {
+    if ! apt-cache show "$1" >/dev/null 2>&1; then
+        apt_update_once
+    fi
+}
+
+install_if_missing() {
+    local command_name="$1" package="$2"
+    if command -v "$command_name" >/dev/null 2>&1; then
+        return 0
+    fi
+    ensure_apt_knows "$package"
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$package" >/dev/null
+    command -v "$command_name" >/dev/null 2>&1 || { echo "error: $package installed but $command_name not found" >&2; exit 1; }
+}
+
+install_promtool() {
+    if [ -x "$tools_bin/promtool" ] && "$tools_bin/promtool" --version >/dev/null 2>&1; then
+        return 0
+    fi
+    ensure_apt_knows prometheus
+    work_dir="$(mktemp -d)"
+    trap 'rm -rf "$work_dir"' EXIT
+    local work="$work_dir"
+    # As root, apt drops to the _apt user to download, which cannot write into a private temp dir.
+    local sandbox=()
+    if [ "$(id -u)" -eq 0 ]; then sandbox=(-o APT::Sandbox::User=root); fi
+    (cd "$work" && apt-get download -qq "${sandbox[@]}" prometheus >/dev/null)
+    local deb
+    deb="$(find "$work" -maxdepth 1 -name 'prometheus_*.deb' | head -n 1)"
+    [ -n "$deb" ] || { echo "error: apt-get download prometheus produced no .deb" >&2; exit 1; }
+    dpkg-deb -x "$deb" "$work/root"
+    mkdir -p "$tools_bin"
+    install -m 0755 "$work/root/usr/bin/promtool" "$tools_bin/promtool.tmp"
+    mv -f "$tools_bin/promtool.tmp" "$tools_bin/promtool"
+    "$tools_bin/promtool" --version >/dev/null
+}
+
+install_promtool
+install_if_missing microsocks microsocks
+install_if_missing sqlite3 sqlite3
+
+echo "test tools ready: $tools_bin/promtool, $(command -v microsocks), $(command -v sqlite3)"
