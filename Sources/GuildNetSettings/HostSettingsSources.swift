@@ -181,7 +181,9 @@ public struct HostSettingsSources: Sendable, Equatable {
     // MARK: Helpers
 
     private static func nonNull(_ value: JSONValue) -> JSONValue? {
-        value == .null ? nil : value
+        // Not a ternary: `nil` there would become `JSONValue.null` (it is ExpressibleByNilLiteral).
+        if value == .null { return nil }
+        return value
     }
 
     private static func readBytes(_ path: String, what: String) throws(HostError) -> [UInt8] {

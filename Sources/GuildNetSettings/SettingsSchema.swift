@@ -191,6 +191,8 @@ public enum SettingsSchema {
 
     // MARK: Coercion
 
+    // In these helpers `nil` means "cannot coerce". Avoid `cond ? value : nil`: JSONValue is
+    // ExpressibleByNilLiteral, so that `nil` would silently become `JSONValue.null`.
     private static func coerce(_ value: JSONValue, to type: ValueType) -> JSONValue? {
         switch type {
         case .string:
@@ -209,13 +211,15 @@ public enum SettingsSchema {
         case .choice(let choices):
             guard let text = value.stringValue else { return nil }
             let candidate = text.trimmingSpaces.lowercased()
-            return choices.contains(candidate) ? .string(candidate) : nil
+            guard choices.contains(candidate) else { return nil }
+            return .string(candidate)
         case .stringArray:
             return coerceStringArray(value)
         case .hostPort:
             guard let text = value.stringValue else { return nil }
             let candidate = text.trimmingSpaces
-            return isHostPort(candidate) ? .string(candidate) : nil
+            guard isHostPort(candidate) else { return nil }
+            return .string(candidate)
         }
     }
 
@@ -241,7 +245,8 @@ public enum SettingsSchema {
     private static func coerceStringArray(_ value: JSONValue) -> JSONValue? {
         switch value {
         case .array(let elements):
-            return elements.allSatisfy { $0.stringValue != nil } ? value : nil
+            guard elements.allSatisfy({ $0.stringValue != nil }) else { return nil }
+            return value
         case .string(let text):
             let body = text.trimmingSpaces
             if body.hasPrefix("[") {

@@ -33,10 +33,14 @@ public actor ClusterStore: ClusterChild {
     }
 
     private var handle: Handle = .closed
+    private var pendingPuts: [PendingPut] = []
+    private var flushingPuts = false
     private var inFlight = 0
     private var stopped = false
     private var opens = 0
     private var lastError: HostError?
+    /// Why the last open failed; cleared by a successful open.
+    private var openFailure: HostError?
 
     /// - Parameters:
     ///   - onOpenChange: told `true` when the handle opens and `false` when it closes (drives the
@@ -97,21 +101,65 @@ public actor ClusterStore: ClusterChild {
     // MARK: Key-value operations
 
     /// Writes `value` under `key`, keeping the original creation time on overwrite.
+    ///
+    /// Concurrent puts are group-committed: the first caller becomes the flusher and writes every
+    /// put queued meanwhile in one transaction, in arrival order; each caller returns once the
+    /// transaction holding its write has committed.
     @discardableResult
     public func put(_ key: String, _ value: JSONValue) async throws(HostError) -> StoredItem {
-        let text = try Self.encode(value)
-        let now = Date().timeIntervalSince1970
-        return try await withDatabase("put") { queue in
-            try await queue.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                        """,
-                    arguments: [key, text, now, now])
-                let created = try Double.fetchOne(db, sql: "SELECT created_at FROM kv WHERE key = ?", arguments: [key]) ?? now
-                return StoredItem(key: key, value: value, createdAt: created, updatedAt: now)
+        try checkUsable()
+        inFlight += 1
+        defer { inFlight -= 1 }
+        usage.touch()
+        let write = PendingPut.Write(key: key, text: value.jsonString, now: Date().timeIntervalSince1970)
+        let waiter = PendingPut(write)
+        pendingPuts.append(waiter)
+        if !flushingPuts {
+            flushingPuts = true
+            while !pendingPuts.isEmpty {
+                let batch = pendingPuts
+                pendingPuts = []
+                let outcome = await writeBatch(batch.map(\.write))
+                for (index, pending) in batch.enumerated() {
+                    pending.deliver(outcome.map { $0[index] })
+                }
             }
+            flushingPuts = false
+        }
+        let created: Double
+        if let result = waiter.result {
+            created = try result.get()
+        } else {
+            do {
+                created = try await withCheckedThrowingContinuation { waiter.continuation = $0 }
+            } catch {
+                throw HostError.wrapping(error, as: .dbError)
+            }
+        }
+        return StoredItem(key: key, value: value, createdAt: created, updatedAt: write.now)
+    }
+
+    /// Writes a batch of puts in one transaction; returns each key's creation time.
+    private func writeBatch(_ writes: [PendingPut.Write]) async -> Result<[Double], HostError> {
+        do {
+            let queue = try await ensureOpen()
+            return .success(try await queue.write { db in
+                let statement = try db.cachedStatement(sql: """
+                    INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                    RETURNING created_at
+                    """)
+                var created: [Double] = []
+                created.reserveCapacity(writes.count)
+                for write in writes {
+                    created.append(try Double.fetchOne(statement, arguments: [write.key, write.text, write.now, write.now]) ?? write.now)
+                }
+                return created
+            })
+        } catch {
+            let mapped = HostError.store(error, "put on \(cluster.key)")
+            if mapped.code != .clusterStopping { lastError = mapped }
+            return .failure(mapped)
         }
     }
 
@@ -182,13 +230,7 @@ public actor ClusterStore: ClusterChild {
         _ operation: String,
         _ body: (DatabaseQueue) async throws -> T
     ) async throws(HostError) -> T {
-        guard !stopped else {
-            if let lastError {
-                // Stopped by its supervisor after failing, not by teardown.
-                throw HostError(.dbUnavailable, "database of \(cluster.key) is unavailable: \(lastError.message)")
-            }
-            throw HostError(.clusterStopping, "cluster \(cluster.key) is stopping; its database is closed")
-        }
+        try checkUsable()
         inFlight += 1
         defer { inFlight -= 1 }
         usage.touch()
@@ -199,6 +241,17 @@ public actor ClusterStore: ClusterChild {
             let mapped = HostError.store(error, "\(operation) on \(cluster.key)")
             if mapped.code != .clusterStopping { lastError = mapped }
             throw mapped
+        }
+    }
+
+    /// Throws when the store was stopped: by teardown, or by its supervisor after failing to open.
+    private func checkUsable() throws(HostError) {
+        guard !stopped else {
+            if let openFailure {
+                // Stopped by its supervisor after failing to open, not by teardown.
+                throw HostError(.dbUnavailable, "database of \(cluster.key) is unavailable: \(openFailure.message)")
+            }
+            throw HostError(.clusterStopping, "cluster \(cluster.key) is stopping; its database is closed")
         }
     }
 
@@ -234,12 +287,14 @@ public actor ClusterStore: ClusterChild {
                 waiters.forEach { $0.resume(throwing: error) }
                 throw error
             case .success(let queue):
+                openFailure = nil
                 handle = .open(queue)
                 waiters.forEach { $0.resume(returning: queue) }
                 return queue
             case .failure(let error):
                 handle = .closed
                 lastError = error
+                openFailure = error
                 waiters.forEach { $0.resume(throwing: error) }
                 throw error
             }
@@ -318,11 +373,7 @@ public actor ClusterStore: ClusterChild {
     }
 
     static func encode(_ value: JSONValue) throws(HostError) -> String {
-        do {
-            return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-        } catch {
-            throw HostError(.invalidField, "value cannot be encoded as JSON: \(error)")
-        }
+        value.jsonString
     }
 }
 
@@ -342,10 +393,35 @@ struct RawItem: Sendable {
 
     func decoded() throws(HostError) -> StoredItem {
         do {
-            let value = try JSONDecoder().decode(JSONValue.self, from: Data(self.value.utf8))
+            let value = try JSONParser.parse(self.value)
             return StoredItem(key: key, value: value, createdAt: createdAt, updatedAt: updatedAt)
         } catch {
             throw HostError(.dbCorrupt, "stored value of key \(String(reflecting: key)) is not valid JSON")
+        }
+    }
+}
+
+/// One queued put of the group commit, and where its outcome goes. Only touched on the store actor.
+final class PendingPut {
+    struct Write: Sendable {
+        var key: String
+        var text: String
+        var now: Double
+    }
+
+    let write: Write
+    /// Set when the outcome arrives before the caller suspended (the flusher's own put).
+    var result: Result<Double, HostError>?
+    var continuation: CheckedContinuation<Double, any Error>?
+
+    init(_ write: Write) { self.write = write }
+
+    func deliver(_ outcome: Result<Double, HostError>) {
+        if let continuation {
+            self.continuation = nil
+            continuation.resume(with: outcome.mapError { $0 as any Error })
+        } else {
+            result = outcome
         }
     }
 }

@@ -67,7 +67,7 @@ struct ControlDispatcherTests {
                 "{\"id\":2,\"op\":\"settings.get\",\"cluster\":\"s\"}",
                 "{\"id\":3,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"api_token\",\"value\":\"\(secret)\"}",
                 "{\"id\":4,\"op\":\"settings.get\",\"cluster\":\"s\",\"key\":\"api_token\"}",
-                "{\"id\":5,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"rethinkdb.port\",\"value\":\"\(secret)\"}",
+                "{\"id\":5,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"rethinkdb.password\",\"value\":[\"\(secret)\"]}",
                 "{\"id\":6,\"op\":\"cluster.status\",\"cluster\":\"s\"}",
             ]
             for line in lines {

@@ -33,15 +33,15 @@ struct ClusterMetricsTests {
         #expect(metrics.seriesCount == 0)
         #expect(metrics.childID == "metrics")
         let parsed = ParsedExposition(host.exposition())
-        #expect(parsed.samples == [Sample(name: clustersActive, labels: [:], value: "0")])
+        #expect(parsed.samples == [Sample(name: clustersActive, labels: [:], value: 0)])
     }
 
     @Test func clustersActiveGauge() {
         let host = HostMetrics()
         host.setClustersActive(3)
-        #expect(ParsedExposition(host.exposition()).value(clustersActive, [:]) == "3")
+        #expect(ParsedExposition(host.exposition()).value(clustersActive, [:]) == 3)
         host.setClustersActive(0)
-        #expect(ParsedExposition(host.exposition()).value(clustersActive, [:]) == "0")
+        #expect(ParsedExposition(host.exposition()).value(clustersActive, [:]) == 0)
     }
 
     @Test func twoClustersHaveDistinctLabelledSeries() async throws {
@@ -51,13 +51,13 @@ struct ClusterMetricsTests {
         for sample in parsed.samples where sample.name.hasPrefix("hostapp_cluster_") {
             #expect(sample.labels["cluster_id"] != nil, "unlabelled per-cluster sample \(sample)")
         }
-        #expect(parsed.value(dbOpen, ["cluster_id": "alpha"]) == "1")
-        #expect(parsed.value(dbOpen, ["cluster_id": "beta"]) == "0")
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == "1")
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "create"]) == "1")
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "start"]) == "1")
+        #expect(parsed.value(dbOpen, ["cluster_id": "alpha"]) == 1)
+        #expect(parsed.value(dbOpen, ["cluster_id": "beta"]) == 0)
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == 1)
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "create"]) == 1)
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "start"]) == 1)
         #expect(parsed.value(lifecycleEvents, ["cluster_id": "alpha", "event": "start"]) == nil)
-        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "store"]) == "1")
+        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "store"]) == 1)
         #expect(parsed.samples(named: childRestarts).count == 1)
 
         #expect(parsed.samples(ofCluster: "alpha").count == 3)
@@ -78,8 +78,8 @@ struct ClusterMetricsTests {
         metrics.lifecycle(.ready)
         let parsed = ParsedExposition(host.exposition())
         #expect(id.key != id.name)
-        #expect(parsed.value(dbOpen, ["cluster_id": id.key]) == "0")
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": id.key, "event": "ready"]) == "1")
+        #expect(parsed.value(dbOpen, ["cluster_id": id.key]) == 0)
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": id.key, "event": "ready"]) == 1)
     }
 
     @Test func registerChildShowsZeroBeforeFirstRestart() async throws {
@@ -91,8 +91,8 @@ struct ClusterMetricsTests {
         metrics.childRestarted("settings")
         metrics.registerChild("settings")  // does not reset
         let parsed = ParsedExposition(host.exposition())
-        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "store"]) == "0")
-        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "settings"]) == "2")
+        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "store"]) == 0)
+        #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "settings"]) == 2)
     }
 
     @Test func startIsIdempotentAndKeepsValues() async throws {
@@ -103,9 +103,9 @@ struct ClusterMetricsTests {
         await metrics.stop()
         try await metrics.start()
         #expect(metrics.seriesCount == 1)
-        #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == "1")
+        #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == 1)
         metrics.setDatabaseOpen(false)
-        #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == "0")
+        #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == 0)
     }
 
     @Test func unregisterAllRemovesExactlyThatCluster() async throws {
@@ -115,7 +115,7 @@ struct ClusterMetricsTests {
         var parsed = ParsedExposition(host.exposition())
         #expect(parsed.samples(ofCluster: "alpha").isEmpty)
         #expect(parsed.samples(ofCluster: "beta").count == 3)
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "start"]) == "1")
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "start"]) == 1)
         #expect(alpha.seriesCount == 0)
         #expect(beta.seriesCount == 3)
         // Only alpha had restart series: the family is gone, HELP and TYPE lines included.
@@ -125,7 +125,7 @@ struct ClusterMetricsTests {
 
         beta.unregisterAll()
         parsed = ParsedExposition(host.exposition())
-        #expect(parsed.samples == [Sample(name: clustersActive, labels: [:], value: "0")])
+        #expect(parsed.samples == [Sample(name: clustersActive, labels: [:], value: 0)])
         #expect(parsed.helpLines == [clustersActive])
         #expect(parsed.typeLines == [clustersActive])
         #expect(host.catalogSeriesCount == 0)
@@ -169,8 +169,8 @@ struct ClusterMetricsTests {
         #expect(metrics.seriesCount == 2)
 
         let parsed = ParsedExposition(host.exposition())
-        #expect(parsed.value("hostapp_cluster_forward_bytes_total", ["cluster_id": "alpha", "direction": "in", "forward": "web"]) == "5")
-        #expect(parsed.value("hostapp_cluster_routes_healthy", ["cluster_id": "alpha", "strategy": "direct"]) == "1")
+        #expect(parsed.value("hostapp_cluster_forward_bytes_total", ["cluster_id": "alpha", "direction": "in", "forward": "web"]) == 5)
+        #expect(parsed.value("hostapp_cluster_routes_healthy", ["cluster_id": "alpha", "strategy": "direct"]) == 1)
         let text = String(decoding: host.exposition(), as: UTF8.self)
         #expect(text.contains(#"hostapp_cluster_forward_bytes_total{cluster_id="alpha",direction="in",forward="web"} 5"#))
 
@@ -205,8 +205,8 @@ struct ClusterMetricsTests {
         #expect(metrics.seriesCount == 1)
         let parsed = ParsedExposition(host.exposition())
         #expect(parsed.samples.count == 2)
-        #expect(parsed.value(clustersActive, [:]) == "0")
-        #expect(parsed.value("hostapp_cluster_things_total", ["cluster_id": "alpha"]) == "0")
+        #expect(parsed.value(clustersActive, [:]) == 0)
+        #expect(parsed.value("hostapp_cluster_things_total", ["cluster_id": "alpha"]) == 0)
     }
 
     @Test func twoHandlesOfOneClusterShareSeriesUntilBothUnregister() throws {
@@ -216,10 +216,10 @@ struct ClusterMetricsTests {
         let new = host.makeClusterMetrics(for: id)
         old.lifecycle(.create)
         new.lifecycle(.create)
-        #expect(ParsedExposition(host.exposition()).value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == "2")
+        #expect(ParsedExposition(host.exposition()).value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == 2)
 
         old.unregisterAll()
-        #expect(ParsedExposition(host.exposition()).value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == "2")
+        #expect(ParsedExposition(host.exposition()).value(lifecycleEvents, ["cluster_id": "alpha", "event": "create"]) == 2)
         new.unregisterAll()
         #expect(ParsedExposition(host.exposition()).samples(ofCluster: "alpha").isEmpty)
     }
@@ -259,7 +259,7 @@ struct ClusterMetricsTests {
         let parsed = ParsedExposition(host.exposition())
         #expect(parsed.samples(ofCluster: "alpha").isEmpty)
         #expect(alpha.seriesCount == 0)
-        #expect(parsed.value(childRestarts, ["cluster_id": "beta", "child": "store"]) == "1600")
-        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "create"]) == "1")
+        #expect(parsed.value(childRestarts, ["cluster_id": "beta", "child": "store"]) == 1600)
+        #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "create"]) == 1)
     }
 }

@@ -1,13 +1,15 @@
 import GuildNetCore
 import GuildNetMetrics
 import Logging
+import ServiceLifecycle
 import Testing
 
 @Suite("/metrics HTTP listener")
 struct MetricsHTTPServerTests {
     private static func quietLogger() -> Logger {
         var logger = Logger(label: "metrics-http-test")
-        logger.logLevel = .error
+        // Cancelling the server makes Hummingbird log the cancelled child channel at error level.
+        logger.logLevel = .critical
         return logger
     }
 
@@ -60,9 +62,9 @@ struct MetricsHTTPServerTests {
             #expect(reply.status == 200)
             #expect(reply.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
             let parsed = ParsedExposition(reply.body)
-            #expect(parsed.value("hostapp_clusters_active", [:]) == "1")
-            #expect(parsed.value("hostapp_cluster_db_open", ["cluster_id": "alpha"]) == "1")
-            #expect(parsed.value("hostapp_cluster_lifecycle_events_total", ["cluster_id": "alpha", "event": "create"]) == "1")
+            #expect(parsed.value("hostapp_clusters_active", [:]) == 1)
+            #expect(parsed.value("hostapp_cluster_db_open", ["cluster_id": "alpha"]) == 1)
+            #expect(parsed.value("hostapp_cluster_lifecycle_events_total", ["cluster_id": "alpha", "event": "create"]) == 1)
 
             // Each scrape renders the current state.
             cluster.unregisterAll()
@@ -78,6 +80,33 @@ struct MetricsHTTPServerTests {
                 let reply = try await httpGet(port: port, path: path)
                 #expect(reply.status == 404, "GET \(path)")
             }
+        }
+    }
+
+    @Test func stopsOnGracefulShutdownAndClosesTheListener() async throws {
+        let (ports, portSink) = AsyncStream<Int>.makeStream()
+        let server = MetricsHTTPServer(
+            address: try MetricsAddress.parse("127.0.0.1:0"),
+            metrics: HostMetrics(),
+            logger: Self.quietLogger(),
+            onListening: { port in portSink.yield(port) }
+        )
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: Self.quietLogger())
+        let port = try await withThrowingTaskGroup(of: Void.self) { tasks -> Int in
+            tasks.addTask {
+                defer { portSink.finish() }
+                try await group.run()
+            }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next(), "the server stopped before listening")
+            #expect(try await httpGet(port: port, path: "/metrics").status == 200)
+            await group.triggerGracefulShutdown()
+            // The service group returns by itself once the listener has shut down.
+            try await tasks.waitForAll()
+            return port
+        }
+        await #expect(throws: TestFailure.self) {
+            _ = try await httpGet(port: port, path: "/metrics")
         }
     }
 }

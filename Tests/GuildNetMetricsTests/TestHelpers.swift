@@ -14,7 +14,8 @@ import Darwin
 struct Sample: Equatable {
     var name: String
     var labels: [String: String]
-    var value: String
+    /// Gauges are written as `1.0`, counters as `1`: compare numbers, not text.
+    var value: Double
 }
 
 /// A minimal parser for the text exposition that swift-prometheus writes (enough for assertions).
@@ -43,13 +44,13 @@ struct ParsedExposition {
     func samples(ofCluster key: String) -> [Sample] { samples.filter { $0.labels["cluster_id"] == key } }
 
     /// The value of the one sample with `name` and exactly `labels`.
-    func value(_ name: String, _ labels: [String: String]) -> String? {
+    func value(_ name: String, _ labels: [String: String]) -> Double? {
         samples.first { $0.name == name && $0.labels == labels }?.value
     }
 
     private static func parseSample(_ line: Substring) -> Sample? {
         guard let valueSpace = line.lastIndex(of: " ") else { return nil }
-        let value = String(line[line.index(after: valueSpace)...])
+        guard let value = Double(line[line.index(after: valueSpace)...]) else { return nil }
         let series = line[..<valueSpace]
         guard let brace = series.firstIndex(of: "{") else {
             return Sample(name: String(series), labels: [:], value: value)

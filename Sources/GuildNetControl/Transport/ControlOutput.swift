@@ -113,14 +113,24 @@ final class OutputQueue: Sendable {
         case .wait(let id):
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.closed || state.finished { return true }
+                    let (resumeNow, consumer) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                        if state.closed || state.finished { return (true, nil) }
+                        // The writer may have taken a batch since the first check: admit directly then,
+                        // so a waiter never sits behind an empty buffer.
+                        if state.waiters.isEmpty && state.bufferedBytes < capacityBytes {
+                            state.lines.append(line)
+                            state.bufferedBytes += line.count + 1
+                            let consumer = state.consumer
+                            state.consumer = nil
+                            return (true, consumer)
+                        }
                         // Registration re-checks cancellation under the lock, so a cancellation that
                         // ran before this point is never missed.
                         let cancelled = Task.isCancelled
                         state.waiters.append(Waiter(id: id, line: line, continuation: cancelled ? nil : continuation))
-                        return cancelled
+                        return (cancelled, nil)
                     }
+                    consumer?.resume()
                     if resumeNow { continuation.resume() }
                 }
             } onCancel: {
