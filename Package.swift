@@ -33,6 +33,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -55,6 +56,8 @@ let package = Package(
                 "GuildNetCore",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -109,7 +112,15 @@ let package = Package(
         .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GuildNetSettingsTests", dependencies: ["GuildNetSettings", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "GuildNetMetricsTests", dependencies: ["GuildNetMetrics", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetMetricsTests",
+            dependencies: [
+                "GuildNetMetrics", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "GuildNetRuntimeTests", dependencies: ["GuildNetRuntime", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GuildNetControlTests",

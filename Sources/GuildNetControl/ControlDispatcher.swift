@@ -67,7 +67,7 @@ struct OpContext: Sendable {
     let logger: Logger
     let requestShutdown: @Sendable () -> Void
 
-    func cluster(_ params: ControlParams) async throws(HostError) -> ClusterActor {
+    func cluster(_ params: ControlParams) async throws -> ClusterActor {
         try await host.cluster(named: params.string("cluster"))
     }
 }

@@ -1,6 +1,5 @@
 import GuildNetCore
 import Prometheus
-import Synchronization
 
 /// One cluster's series, all labelled cluster_id=<ClusterID.key>. A ClusterChild with childID "metrics".
 ///
@@ -11,7 +10,7 @@ public final class ClusterMetrics: ClusterChild {
     /// The cluster whose series these are.
     public let cluster: ClusterID
     private let host: HostMetrics
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     private struct State {
         var closed = false

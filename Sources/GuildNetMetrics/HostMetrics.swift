@@ -16,7 +16,7 @@ public final class HostMetrics: Sendable {
     /// The registry rendered by ``exposition()``.
     public let registry: PrometheusCollectorRegistry
     private let clustersActive: Gauge
-    private let catalog: Mutex<Catalog>
+    private let catalog: LockedValue<Catalog>
     private let rejected = Atomic<Int>(0)
 
     public init() {
@@ -27,7 +27,7 @@ public final class HostMetrics: Sendable {
         catalog.families[MetricFamily.clustersActive] = FamilyEntry(
             kind: .gauge, help: MetricFamily.clustersActiveHelp, labeled: false, series: 1
         )
-        self.catalog = Mutex(catalog)
+        self.catalog = LockedValue(catalog)
     }
 
     /// Sets hostapp_clusters_active (gauge, no labels).

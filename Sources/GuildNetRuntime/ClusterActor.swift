@@ -4,7 +4,6 @@ import GuildNetMetrics
 import GuildNetSettings
 import GuildNetStore
 import Logging
-import Synchronization
 
 /// One registered cluster: the supervisor of its children, owning one task group.
 ///
@@ -140,9 +139,11 @@ public actor ClusterActor {
         let clock = ContinuousClock()
         var failures: [ContinuousClock.Instant] = []
         var attempt = 0
+        var needsStop = false
         while !Task.isCancelled {
             updateChild(childID) { $0.state = .starting }
             let startedAt = clock.now
+            needsStop = true
             do {
                 try await child.start()
                 updateChild(childID) { $0.state = .running }
@@ -151,6 +152,7 @@ public actor ClusterActor {
                 throw HostError(.childFailed, "child \(childID) exited without being stopped")
             } catch {
                 await child.stop()
+                needsStop = false
                 if Task.isCancelled { break }
                 let failure = HostError.wrapping(error, as: .childFailed)
                 lastError = failure
@@ -189,7 +191,7 @@ public actor ClusterActor {
                 logger.lifecycle(.childRestarted, "restarting child \(childID)", metadata: ["child": .string(childID), "restart": .stringConvertible(attempt)])
             }
         }
-        await child.stop()
+        if needsStop { await child.stop() }
         updateChild(childID) { $0.state = .stopped }
     }
 
@@ -296,8 +298,8 @@ public struct ClusterStatus: Sendable {
 
 /// The cluster state, mirrored for lock-free reads from outside the actor.
 final class StateCell: Sendable {
-    private let storage: Mutex<ClusterState>
-    init(_ state: ClusterState) { storage = Mutex(state) }
+    private let storage: LockedValue<ClusterState>
+    init(_ state: ClusterState) { storage = LockedValue(state) }
     var value: ClusterState {
         get { storage.withLock { $0 } }
         set { storage.withLock { $0 = newValue } }

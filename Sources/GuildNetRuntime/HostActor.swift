@@ -106,7 +106,7 @@ public actor HostActor {
     ///
     /// Re-registering a name that is already registered changes nothing and returns
     /// `created == false` with the existing cluster's state (initial settings are not re-applied).
-    public func register(_ request: RegisterRequest) async throws(HostError) -> RegisterResult {
+    public func register(_ request: RegisterRequest) async throws -> RegisterResult {
         guard !isShuttingDown else { throw HostError(.hostShuttingDown, "the host is shutting down") }
         let id = try ClusterID(name: request.name)
         // One instance per id: wait for a previous instance's teardown to finish.
@@ -140,7 +140,7 @@ public actor HostActor {
 
     /// The running cluster registered under `name`.
     /// - Throws: `cluster_not_found`, `cluster_stopping`, `cluster_id_collision`, `invalid_cluster_name`.
-    public func cluster(named name: String) throws(HostError) -> ClusterActor {
+    public func cluster(named name: String) throws -> ClusterActor {
         let id = try ClusterID(name: name)
         switch entries[id.key] {
         case .active(let cluster)?:
@@ -156,7 +156,7 @@ public actor HostActor {
     /// Unregisters a cluster and returns once its teardown finished: every child stopped, its DB
     /// closed, its metric series removed. With `purge`, its directory is deleted afterwards.
     /// - Throws: `teardown_timeout` when teardown takes longer than the deadline (it goes on).
-    public func unregister(_ name: String, purge: Bool = false) async throws(HostError) -> UnregisterResult {
+    public func unregister(_ name: String, purge: Bool = false) async throws -> UnregisterResult {
         let id = try ClusterID(name: name)
         guard let entry = entries[id.key] else {
             throw HostError(.clusterNotFound, "no cluster named \(String(reflecting: name)) is registered")

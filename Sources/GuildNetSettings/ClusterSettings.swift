@@ -133,7 +133,7 @@ public actor ClusterSettings: ClusterChild {
     ///   cannot be written (nothing changes); the load error, or ``ErrorCode/clusterNotReady``, when
     ///   the settings are not loaded.
     @discardableResult
-    public func set(_ changes: [String: JSONValue]) throws(HostError) -> [EffectiveSetting] {
+    public func set(_ changes: [String: JSONValue]) throws -> [EffectiveSetting] {
         let normalized = try Self.validated(changes)
         guard loaded else {
             if let lastError { throw lastError }

@@ -34,6 +34,7 @@ public actor ClusterStore: ClusterChild {
 
     private var handle: Handle = .closed
     private var pendingPuts: [PendingPut] = []
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     private var flushingPuts = false
     private var inFlight = 0
     private var stopped = false
@@ -73,6 +74,10 @@ public actor ClusterStore: ClusterChild {
 
     public func stop() async {
         stopped = true
+        // Let operations already running finish on the open handle; new ones are refused.
+        if inFlight > 0 {
+            await withCheckedContinuation { drainWaiters.append($0) }
+        }
         switch handle {
         case .open(let queue):
             await close(queue)
@@ -106,10 +111,10 @@ public actor ClusterStore: ClusterChild {
     /// put queued meanwhile in one transaction, in arrival order; each caller returns once the
     /// transaction holding its write has committed.
     @discardableResult
-    public func put(_ key: String, _ value: JSONValue) async throws(HostError) -> StoredItem {
+    public func put(_ key: String, _ value: JSONValue) async throws -> StoredItem {
         try checkUsable()
         inFlight += 1
-        defer { inFlight -= 1 }
+        defer { operationFinished() }
         usage.touch()
         let write = PendingPut.Write(key: key, text: value.jsonString, now: Date().timeIntervalSince1970)
         let waiter = PendingPut(write)
@@ -163,7 +168,7 @@ public actor ClusterStore: ClusterChild {
         }
     }
 
-    public func get(_ key: String) async throws(HostError) -> StoredItem? {
+    public func get(_ key: String) async throws -> StoredItem? {
         let row = try await withDatabase("get") { queue in
             try await queue.read { db in
                 try Row.fetchOne(db, sql: "SELECT key, value, created_at, updated_at FROM kv WHERE key = ?", arguments: [key])
@@ -175,7 +180,7 @@ public actor ClusterStore: ClusterChild {
     }
 
     /// Deletes `key`; returns whether it existed.
-    public func delete(_ key: String) async throws(HostError) -> Bool {
+    public func delete(_ key: String) async throws -> Bool {
         try await withDatabase("delete") { queue in
             try await queue.write { db in
                 try db.execute(sql: "DELETE FROM kv WHERE key = ?", arguments: [key])
@@ -185,7 +190,7 @@ public actor ClusterStore: ClusterChild {
     }
 
     /// Keys starting with `prefix`, in key order, strictly after `after` when given.
-    public func list(prefix: String, after: String?, limit: Int) async throws(HostError) -> [StoredItem] {
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [StoredItem] {
         let upper = prefix + "\u{10FFFF}"
         let rows = try await withDatabase("list") { queue in
             try await queue.read { db in
@@ -206,7 +211,7 @@ public actor ClusterStore: ClusterChild {
     }
 
     /// Number of keys stored.
-    public func count() async throws(HostError) -> Int {
+    public func count() async throws -> Int {
         try await withDatabase("count") { queue in
             try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM kv") ?? 0 }
         }
@@ -229,10 +234,10 @@ public actor ClusterStore: ClusterChild {
     private func withDatabase<T: Sendable>(
         _ operation: String,
         _ body: (DatabaseQueue) async throws -> T
-    ) async throws(HostError) -> T {
+    ) async throws -> T {
         try checkUsable()
         inFlight += 1
-        defer { inFlight -= 1 }
+        defer { operationFinished() }
         usage.touch()
         do {
             let queue = try await ensureOpen()
@@ -241,6 +246,15 @@ public actor ClusterStore: ClusterChild {
             let mapped = HostError.store(error, "\(operation) on \(cluster.key)")
             if mapped.code != .clusterStopping { lastError = mapped }
             throw mapped
+        }
+    }
+
+    private func operationFinished() {
+        inFlight -= 1
+        if inFlight == 0 && !drainWaiters.isEmpty {
+            let waiters = drainWaiters
+            drainWaiters = []
+            for waiter in waiters { waiter.resume() }
         }
     }
 

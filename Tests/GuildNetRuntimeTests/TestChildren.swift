@@ -1,5 +1,4 @@
 import GuildNetCore
-import Synchronization
 
 /// A child that fails its first `failures` starts, then runs normally.
 actor FlakyChild: ClusterChild {
@@ -33,7 +32,7 @@ struct HangingChild: ClusterChild {
 
 /// Counts how many children are inside stop() at once, to prove teardown runs in parallel.
 final class StopBarrier: Sendable {
-    private let state = Mutex<(inside: Int, maxInside: Int)>((0, 0))
+    private let state = LockedValue<(inside: Int, maxInside: Int)>((0, 0))
     let expected: Int
 
     init(expected: Int) { self.expected = expected }

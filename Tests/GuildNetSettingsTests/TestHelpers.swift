@@ -1,7 +1,6 @@
 import Foundation
 import GuildNetCore
 import Logging
-import Synchronization
 
 @testable import GuildNetSettings
 
@@ -61,7 +60,7 @@ func asyncHostError(_ body: () async throws -> Void) async -> HostError? {
 
 /// Collects every rendered log line (message and metadata) in memory.
 final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = LockedValue<[String]>([])
 
     func append(_ line: String) {
         lines.withLock { $0.append(line) }

@@ -174,7 +174,7 @@ struct ClusterStoreTests {
         do {
             try await store.put("during", true)
             Issue.record("write succeeded while another process held an exclusive lock")
-        } catch {
+        } catch let error as HostError {
             #expect(error.code == .dbLocked)
             #expect(error.transient)
         }

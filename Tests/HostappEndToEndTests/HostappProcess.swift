@@ -1,7 +1,6 @@
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import Synchronization
 import TestSupport
 
 /// The built `hostapp` binary, run as a child process with JSON logs captured from stderr.
@@ -9,8 +8,8 @@ final class HostappProcess: Sendable {
     let process: Process
     let stateDirectory: String
     let socketPath: String
-    private let stderrLines = Mutex<[String]>([])
-    private let partial = Mutex<Data>(Data())
+    private let stderrLines = LockedValue<[String]>([])
+    private let partial = LockedValue<Data>(Data())
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["HOSTAPP_BIN"] { return path }

@@ -1,10 +1,9 @@
 import GuildNetCore
 import Logging
-import Synchronization
 
 /// Collects every log line a logger writes, rendered by the production ``HostLogHandler``.
 public final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = LockedValue<[String]>([])
 
     public init() {}
 

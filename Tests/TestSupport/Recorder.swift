@@ -1,8 +1,8 @@
-import Synchronization
+import GuildNetCore
 
 /// A thread-safe list that concurrent test tasks append to.
 public final class Recorder<Element: Sendable>: Sendable {
-    private let items = Mutex<[Element]>([])
+    private let items = LockedValue<[Element]>([])
 
     public init() {}
 

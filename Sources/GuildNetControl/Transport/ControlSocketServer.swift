@@ -37,9 +37,9 @@ public struct ControlSocketServer: Sendable {
     /// Binds (refusing with `HostError(.io, "…another daemon is listening on PATH…")` if a live server
     /// answers on the path; removing a stale socket file otherwise; refusing if the path exists and is
     /// not a socket), chmods 0600, calls `onListening`, then serves until the calling task is cancelled
-    /// or ``shutdown()`` is triggered; on exit closes the listener and every connection and removes
-    /// the socket file (only if it is still the one this call created). Each connection's handling
-    /// runs as a child task of this call.
+    /// or ``shutdown()`` is triggered; on exit closes the listener and every connection (cancelling
+    /// in-flight handlers) and removes the socket file. Each connection's handling runs as a child
+    /// task of this call.
     ///
     /// The socket is created with the process umask and chmodded right after `bind`; keep its parent
     /// directory private (0700) so nobody can connect in between.
