@@ -60,6 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxOpenDbs >= 1, dbIdleTtl >= 1, shutdownTimeout >= 1, maxLineBytes >= 1024 else {
             throw ValidationError("--max-open-dbs, --db-idle-ttl and --shutdown-timeout must be positive; --max-line-bytes at least 1024")
         }
+        // A client that disconnects must cost a failed write, never the daemon.
+        signal(SIGPIPE, SIG_IGN)
         let stateDirectory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
         var options = DaemonOptions(stateDirectory: stateDirectory)
         options.socketPath = socket ?? (stdin ? nil : DaemonOptions.defaultSocketPath(stateDirectory: stateDirectory))

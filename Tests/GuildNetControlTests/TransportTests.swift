@@ -531,7 +531,7 @@ private final class EchoHandler: ControlLineHandler {
         var inFlightWhenClosed: [Int] = []
     }
 
-    private let state = Mutex(Snapshot())
+    private let state = LockedValue(Snapshot())
     private let holdPrefix: String?
     private let gate = ShutdownTrigger()
 

@@ -2,7 +2,6 @@ import Foundation
 import GuildNetCore
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A client for the control socket, used by `hostapp ctl`, tests and the benchmark.
 ///
@@ -141,18 +140,18 @@ private final class ClientInboundHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            inbox.deliver(.end(nil))
+            inbox.deliver(.end(failure: nil))
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbox.deliver(.end(nil))
+        inbox.deliver(.end(failure: nil))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        inbox.deliver(.end(error))
+        inbox.deliver(.end(failure: String(describing: error)))
         context.close(promise: nil)
     }
 }
@@ -161,13 +160,14 @@ private final class ClientInboundHandler: ChannelInboundHandler {
 final class ClientInbox: Sendable {
     enum Input {
         case event(LineEvent)
-        case end((any Error)?)
+        /// The connection ended; with the error's description when it failed.
+        case end(failure: String?)
     }
 
     private enum Outcome {
         case event(LineEvent)
         case end
-        case failed(any Error)
+        case failed(String)
         case cancelled
     }
 
@@ -181,7 +181,7 @@ final class ClientInbox: Sendable {
         var buffered = CircularBuffer<LineEvent>()
         var waiters: [Waiter] = []
         var ended = false
-        var failure: (any Error)?
+        var failure: String?
         var readPaused = false
         var nextWaiterID: UInt64 = 0
     }
@@ -191,7 +191,7 @@ final class ClientInbox: Sendable {
     /// While a request is pending, the oldest lines beyond this are dropped.
     static let hardLimit = 65_536
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     func deliver(_ input: Input) {
         var resume: (CheckedContinuation<Outcome, Never>, Outcome)?
@@ -207,11 +207,11 @@ final class ClientInbox: Sendable {
                     state.buffered.append(event)
                     if state.buffered.count > Self.hardLimit { _ = state.buffered.popFirst() }
                 }
-            case .end(let error):
+            case .end(let failure):
                 guard !state.ended else { return }
                 state.ended = true
-                state.failure = error
-                if let error { endOutcome = .failed(error) }
+                state.failure = failure
+                if let failure { endOutcome = .failed(failure) }
                 resumeAll = state.waiters.map(\.continuation)
                 state.waiters.removeAll()
             }
@@ -270,8 +270,8 @@ final class ClientInbox: Sendable {
             throw HostError(.lineTooLong, "a received control line of \(byteCount) bytes exceeded the client's limit and was discarded")
         case .end:
             return nil
-        case .failed(let error):
-            throw HostError(.io, "control connection failed: \(error)")
+        case .failed(let failure):
+            throw HostError(.io, "control connection failed: \(failure)")
         case .cancelled:
             throw CancellationError()
         }

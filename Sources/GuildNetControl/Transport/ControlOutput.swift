@@ -1,3 +1,4 @@
+import GuildNetCore
 import NIOCore
 import Synchronization
 
@@ -85,7 +86,7 @@ final class OutputQueue: Sendable {
     }
 
     let capacityBytes: Int
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(capacityBytes: Int = 256 << 10) {
         self.capacityBytes = max(1, capacityBytes)

@@ -2,7 +2,6 @@ import GuildNetCore
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -184,7 +183,7 @@ final class ShutdownTrigger: Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     func fire() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
