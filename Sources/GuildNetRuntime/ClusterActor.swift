@@ -139,7 +139,9 @@ public actor ClusterActor {
         let clock = ContinuousClock()
         var failures: [ContinuousClock.Instant] = []
         var attempt = 0
-        var needsStop = false
+        // True whenever the child may hold resources: before its first start too, because some
+        // children (the store) can be used lazily before being started, and must still be closed.
+        var needsStop = true
         while !Task.isCancelled {
             updateChild(childID) { $0.state = .starting }
             let startedAt = clock.now

@@ -87,8 +87,13 @@ struct HostActorTests {
             }
             for summary in listed { _ = try await host.unregister(summary.id.name) }
             #expect(await host.list().isEmpty)
-            try await eventually("no cluster actor, task or DB handle left") {
-                host.counters.snapshot == .init(clusterActors: 0, supervisedTasks: 0, openDatabases: 0)
+            do {
+                try await eventually("no cluster actor, task or DB handle left") {
+                    host.counters.snapshot == .init(clusterActors: 0, supervisedTasks: 0, openDatabases: 0)
+                }
+            } catch {
+                Issue.record("leftover: \(host.counters.snapshot), budget open: \(await host.budget.openCount)")
+                throw error
             }
             #expect(ProcessResources.openFiles(under: dir.path).isEmpty)
         }
@@ -147,15 +152,26 @@ struct HostActorTests {
     func reRegisterDuringTeardown() async throws {
         let dir = TemporaryDirectory("rr")
         defer { dir.remove() }
-        try await withRunningHost(stateDirectory: dir.path) { host in
+        let gate = Gate()
+        try await withRunningHost(stateDirectory: dir.path, configure: { config in
+            config.extraChildren = { _ in [SlowStopChild(gate: gate)] }
+        }) { host in
             _ = try await host.register(RegisterRequest(name: "x"))
             let old = try await host.cluster(named: "x")
             try await old.store.put("kept", 1)
-            async let unregistered = host.unregister("x")
-            async let registered = host.register(RegisterRequest(name: "x"))
-            let (u, r) = try await (unregistered, registered)
-            #expect(u.cluster.key == "x")
-            #expect(r.state == .ready)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await host.unregister("x") }
+                try await eventually("old instance stopping") { gate.waiting == 1 }
+                #expect(old.state == .stopping)
+                group.addTask {
+                    let again = try await host.register(RegisterRequest(name: "x"))
+                    #expect(again.created)
+                    #expect(again.state == .ready)
+                }
+                await #expect(throws: HostError.self) { try await host.cluster(named: "x") }
+                gate.open()
+                try await group.waitForAll()
+            }
             #expect(old.state == .stopped)
             let fresh = try await host.cluster(named: "x")
             #expect(fresh !== old)
