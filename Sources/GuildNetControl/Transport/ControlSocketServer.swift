@@ -92,6 +92,8 @@ public struct ControlSocketServer: Sendable {
                     for try await connection in inbound {
                         group.addTask { await serveConnection(connection) }
                     }
+                } catch is CancellationError {
+                    // Shutdown: the listener was closed on purpose.
                 } catch {
                     logger.warning("control socket accept loop failed", metadata: ["error": "\(error)"])
                 }
