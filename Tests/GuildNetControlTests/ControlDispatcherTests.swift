@@ -79,3 +79,43 @@ struct ControlDispatcherTests {
         }
     }
 }
+
+@Suite("Control protocol over a real socket")
+struct ControlSocketTests {
+    @Test("malformed-input table over the socket: one coded error each, and the connection stays usable")
+    func malformedOverSocket() async throws {
+        let dir = TemporaryDirectory("ms")
+        defer { dir.remove() }
+        try await withRunningHost(stateDirectory: dir.path) { host in
+            let dispatcher = ControlDispatcher(host: host, logger: host.configuration.logger, requestShutdown: {})
+            var configuration = ControlTransportConfiguration()
+            configuration.maxLineBytes = 8192
+            let server = ControlSocketServer(
+                path: dir.appending("c.sock"), configuration: configuration, handler: dispatcher, logger: host.configuration.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
+                group.addTask { try await server.run(onListening: { listeningContinuation.finish() }) }
+                for await _ in listening {}
+                let client = try await ControlClient.connect(path: dir.appending("c.sock"))
+                try await client.send(#"{"id":"r","op":"cluster.register","cluster":"a"}"#)
+                #expect(try JSONParser.parse(try #require(await client.receive()))["ok"] == true)
+                for (line, code) in ControlDispatcherTests.malformed {
+                    try await client.send(line)
+                    let reply = try JSONParser.parse(try #require(await client.receive()))
+                    #expect(reply["error"]?["code"] == .string(code), "\(line.prefix(80)) → \(reply.jsonString)")
+                }
+                try await client.send("{\"id\":\"big\",\"op\":\"db.put\",\"cluster\":\"a\",\"key\":\"k\",\"value\":\"\(String(repeating: "x", count: 20_000))\"}")
+                let tooLong = try JSONParser.parse(try #require(await client.receive()))
+                #expect(tooLong["error"]?["code"] == "line_too_long")
+                #expect(tooLong["id"] == .null)
+                try await client.send(#"{"id":"after","op":"db.put","cluster":"a","key":"k","value":1}"#)
+                let after = try JSONParser.parse(try #require(await client.receive()))
+                #expect(after["id"] == "after")
+                #expect(after["ok"] == true)
+                await client.close()
+                server.shutdown()
+                try await group.waitForAll()
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import GuildNetControl
 
@@ -56,7 +57,7 @@ extension TransportTests {
                     }
                 }
                 #expect(handler.snapshot.connectionIDs.count == 3)
-                try await waitUntil("3 connections closed") { handler.snapshot.closed.count == 3 }
+                try await eventually("3 connections closed") { handler.snapshot.closed.count == 3 }
             }
         }
 
@@ -95,7 +96,7 @@ extension TransportTests {
                 for index in 0..<6 { try await client.send("hold-\(index)") }
                 try await client.send("after")
                 // Three held lines fill the cap; nothing else may start until they are released.
-                try await waitUntil("3 handlers in flight") { handler.snapshot.inFlight == 3 }
+                try await eventually("3 handlers in flight") { handler.snapshot.inFlight == 3 }
                 #expect(handler.snapshot.handled == 3)
                 handler.release()
                 var replies: [String] = []
@@ -167,7 +168,7 @@ extension TransportTests {
                 try await client.finishSending()
                 #expect(try await receiveStrings(client, count: 2) == ["last-without-newline", "one"])
                 #expect(try await client.receive() == nil)
-                try await waitUntil("connection closed") { handler.snapshot.closed.count == 1 }
+                try await eventually("connection closed") { handler.snapshot.closed.count == 1 }
                 await client.close()
             }
         }
@@ -179,7 +180,7 @@ extension TransportTests {
                 try await client.send("hold-1")
                 try await client.send("hold-2")
                 try await client.finishSending()
-                try await waitUntil("both handlers in flight") { handler.snapshot.inFlight == 2 }
+                try await eventually("both handlers in flight") { handler.snapshot.inFlight == 2 }
                 #expect(handler.snapshot.closed.isEmpty)
                 handler.release()
                 var replies: [String] = []
@@ -321,11 +322,11 @@ extension TransportTests {
                 }
                 // Only the listener is left once the server has seen every client go away (a leaked
                 // client descriptor would keep its server-side socket open too).
-                try await waitUntil("server-side connections closed") {
+                try await eventually("server-side connections closed") {
                     handler.snapshot.closed.count == 20 && socketDescriptorCount(boundTo: path) == 1
                 }
             }
-            try await waitUntil("listener closed") { socketDescriptorCount(boundTo: path) == 0 }
+            try await eventually("listener closed") { socketDescriptorCount(boundTo: path) == 0 }
         }
 }
 }
@@ -390,7 +391,7 @@ extension TransportTests {
                     try await group.waitForAll()
                 }
             }
-            try await waitUntil("connection closed") { handler.snapshot.closed.count == 1 }
+            try await eventually("connection closed") { handler.snapshot.closed.count == 1 }
         }
 
         @Test func regularFileInputUsesTheBlockingFallback() async throws {
@@ -618,18 +619,6 @@ private func receiveStrings(_ client: ControlClient, count: Int) async throws ->
         lines.append(line)
     }
     return lines.sorted()
-}
-
-/// Awaits `condition`, re-checking every few milliseconds, failing after `timeout`.
-private func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(5))  // poll interval, not a wait for an outcome
-    }
-    if try await condition() { return }
-    throw HostError(.timeout, "timed out waiting for \(what)")
 }
 
 /// A one-shot signal awaited with a timeout.

@@ -3,6 +3,7 @@ import GuildNetMetrics
 import Logging
 import ServiceLifecycle
 import Testing
+import TestSupport
 
 @Suite("/metrics HTTP listener")
 struct MetricsHTTPServerTests {

@@ -2,6 +2,7 @@ import Foundation
 import GuildNetCore
 import GuildNetMetrics
 import Testing
+import TestSupport
 
 /// `promtool check metrics` is the referee for the exposition format (exit 0: valid and lint-clean).
 @Suite("promtool referee")

@@ -34,13 +34,13 @@ struct TeardownTests {
             try await cluster.store.put("k", "v")
             _ = try await host.unregister("locky")
             #expect(ProcessResources.openFiles(under: cluster.paths.directory).isEmpty)
-            let result = try runSQLite(cluster.store.path, ".timeout 0\nBEGIN EXCLUSIVE;\nSELECT value FROM kv WHERE key='k';\nCOMMIT;\n")
-            #expect(result.status == 0, "\(result.output)")
+            let result = try await runSQLite(cluster.store.path, ".timeout 0\nBEGIN EXCLUSIVE;\nSELECT value FROM kv WHERE key='k';\nCOMMIT;\n")
+            #expect(result.exitCode == 0, "\(result.output)")
             #expect(result.output.contains("\"v\""))
             return cluster.store.path
         }
-        let again = try runSQLite(path, ".timeout 0\nBEGIN EXCLUSIVE;\nCOMMIT;\n")
-        #expect(again.status == 0)
+        let again = try await runSQLite(path, ".timeout 0\nBEGIN EXCLUSIVE;\nCOMMIT;\n")
+        #expect(again.exitCode == 0)
     }
 
     @Test("metric series of an unregistered cluster disappear from the exposition")
@@ -98,24 +98,7 @@ struct TeardownTests {
     }
 }
 
-struct SQLiteResult {
-    var status: Int32
-    var output: String
-}
-
-func runSQLite(_ path: String, _ script: String) throws -> SQLiteResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path]
-    let input = Pipe()
-    let output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(script.utf8))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return SQLiteResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+/// Runs the real sqlite3 CLI on `path` with `script` on stdin.
+func runSQLite(_ path: String, _ script: String) async throws -> ProcessResult {
+    try await runProcess(URL(fileURLWithPath: "/usr/bin/sqlite3"), [path], input: Array(script.utf8))
 }

@@ -5,6 +5,14 @@ import NIOCore
 /// concurrency and runs the connection's single ordered writer. Everything runs in child tasks of
 /// the caller.
 enum ConnectionRunner {
+    /// Installs the line decoder on a new channel and wraps it for async use (both transports).
+    static func makeLineChannel(_ channel: any Channel, maxLineBytes: Int) -> EventLoopFuture<NIOAsyncChannel<LineEvent, ByteBuffer>> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
+            return try NIOAsyncChannel<LineEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+
     static func run<Events: AsyncSequence>(
         events: Events,
         output: ControlOutput,

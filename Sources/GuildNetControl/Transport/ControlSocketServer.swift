@@ -51,12 +51,7 @@ public struct ControlSocketServer: Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .bind(unixDomainSocketPath: path) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes))
-                        )
-                        return try NIOAsyncChannel<LineEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
+                    ConnectionRunner.makeLineChannel(channel, maxLineBytes: maxLineBytes)
                 }
         } catch {
             throw HostError(.io, "cannot listen on control socket \(path): \(error)")

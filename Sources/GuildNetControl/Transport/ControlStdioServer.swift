@@ -85,12 +85,7 @@ public struct ControlStdioServer: Sendable {
             connection = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.allowRemoteHalfClosure, value: true)
                 .takingOwnershipOfDescriptors(input: inputCopy, output: outputCopy) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes))
-                        )
-                        return try NIOAsyncChannel<LineEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
+                    ConnectionRunner.makeLineChannel(channel, maxLineBytes: maxLineBytes)
                 }
         } catch {
             throw HostError(.io, "cannot serve control protocol on descriptors \(inputFD)/\(outputFD): \(error)")
