@@ -21,11 +21,12 @@ public struct LogSink: Sendable {
 
     /// Standard error.
     public static let standardError = LogSink { line in
-        var bytes = Array((line + "\n").utf8)
-        bytes.withUnsafeMutableBytes { buffer in
+        let bytes = Array((line + "\n").utf8)
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
-                let written = Foundation.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                let written = Foundation.write(2, base + offset, buffer.count - offset)
                 if written <= 0 { return }
                 offset += written
             }
@@ -63,8 +64,8 @@ public struct HostLogHandler: LogHandler {
         switch format {
         case .text:
             var line = "\(timestamp) \(event.level.rawValue.uppercased()) \(label): \(event.message)"
-            for key in merged.keys.sorted() {
-                line += " \(key)=\(Self.render(merged[key]!))"
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                line += " \(key)=\(Self.render(value))"
             }
             sink.write(line)
         case .json:

@@ -59,8 +59,8 @@ enum ClusterFiles {
         guard fd >= 0 else { throw HostError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         let ok = data.withUnsafeBytes { buffer -> Bool in
             var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            while offset < buffer.count, let base = buffer.baseAddress {
+                let written = write(fd, base + offset, buffer.count - offset)
                 if written <= 0 { return false }
                 offset += written
             }

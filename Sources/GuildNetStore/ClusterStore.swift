@@ -292,7 +292,9 @@ public actor ClusterStore: ClusterChild {
             } catch {
                 result = .failure(HostError.store(error, "open \(cluster.key) database"))
             }
-            guard case .opening(let waiters) = handle else { preconditionFailure("handle changed while opening") }
+            // Only this opener moves the handle out of `.opening`, so the waiters are still here.
+            var waiters: [CheckedContinuation<DatabaseQueue, any Error>] = []
+            if case .opening(let queued) = handle { waiters = queued }
             switch result {
             case .success(let queue) where stopped:
                 handle = .open(queue)

@@ -102,3 +102,43 @@ struct TeardownTests {
 func runSQLite(_ path: String, _ script: String) async throws -> ProcessResult {
     try await runProcess(URL(fileURLWithPath: "/usr/bin/sqlite3"), [path], input: Array(script.utf8))
 }
+
+@Suite("Cluster files")
+struct ClusterFilesTests {
+    @Test("register copies the kubeconfig (0600) and records the cluster's identity")
+    func kubeconfigCopy() async throws {
+        let dir = TemporaryDirectory("kc")
+        defer { dir.remove() }
+        let source = dir.appending("source-kubeconfig")
+        let contents = "apiVersion: v1\nkind: Config\nclusters: []\n"
+        try contents.write(toFile: source, atomically: true, encoding: .utf8)
+        try await withRunningHost(stateDirectory: dir.appending("state")) { host in
+            _ = try await host.register(RegisterRequest(name: "Prod EU", kubeconfig: source, context: "prod-eu"))
+            let cluster = try await host.cluster(named: "Prod EU")
+            #expect(try String(contentsOfFile: cluster.paths.kubeconfig, encoding: .utf8) == contents)
+            let mode = try FileManager.default.attributesOfItem(atPath: cluster.paths.kubeconfig)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let identity = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: cluster.paths.identity))))
+            #expect(identity["name"] == "Prod EU")
+            #expect(identity["key"] == .string(cluster.id.key))
+            #expect(identity["context"] == "prod-eu")
+        }
+    }
+
+    @Test("a directory recorded for another name is never reused")
+    func identityCollision() async throws {
+        let dir = TemporaryDirectory("ic")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/clusters/x", withIntermediateDirectories: true)
+        try #"{"key":"x","name":"someone else"}"#.write(toFile: dir.path + "/clusters/x/cluster.json", atomically: true, encoding: .utf8)
+        try await withRunningHost(stateDirectory: dir.path) { host in
+            do {
+                _ = try await host.register(RegisterRequest(name: "x"))
+                Issue.record("registered into another cluster's directory")
+            } catch let error as HostError {
+                #expect(error.code == .clusterIDCollision)
+            }
+            #expect(await host.list().isEmpty)
+        }
+    }
+}
