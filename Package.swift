@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "hostapp", targets: ["hostapp"]),
         .executable(name: "hostapp-bench", targets: ["RuntimeBench"]),
+        .executable(name: "hostapp-migration-bench", targets: ["MigrationBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
     ],
@@ -43,6 +44,12 @@ let package = Package(
             dependencies: ["GuildNetCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // The legacy host-wide layout of the Go GuildNet app and its mapping to clusters.
+        .target(
+            name: "GuildNetLegacy",
+            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         // Layered settings: CLI/env > cluster settings.json > host config > defaults.
         .target(
             name: "GuildNetSettings",
@@ -64,7 +71,7 @@ let package = Package(
         // The supervision tree: HostActor (root) and ClusterActor (one per cluster) with their children.
         .target(
             name: "GuildNetRuntime",
-            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics"],
+            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy"],
             swiftSettings: swiftSettings
         ),
         // JSON-lines control protocol: codec, op dispatch, Unix-socket and stdin transports, client.
@@ -81,7 +88,7 @@ let package = Package(
         .target(
             name: "GuildNetDaemon",
             dependencies: [
-                "GuildNetCore", "GuildNetRuntime", "GuildNetControl", "GuildNetMetrics", "GuildNetSettings",
+                "GuildNetCore", "GuildNetRuntime", "GuildNetControl", "GuildNetMetrics", "GuildNetSettings", "GuildNetLegacy",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,9 +97,25 @@ let package = Package(
         .executableTarget(
             name: "hostapp",
             dependencies: [
-                "GuildNetDaemon", "GuildNetControl", "GuildNetCore",
+                "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMigration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Migration of the legacy host-wide DB into per-cluster DBs: plan, backup, commit, rollback, audit.
+        .target(
+            name: "GuildNetMigration",
+            dependencies: [
+                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetRuntime",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MigrationBench",
+            dependencies: ["GuildNetMigration", "GuildNetCore"],
+            path: "StressTests/MigrationBench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -111,6 +134,11 @@ let package = Package(
         ),
         .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetLegacyTests",
+            dependencies: ["GuildNetLegacy", "GuildNetRuntime", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "GuildNetSettingsTests", dependencies: ["GuildNetSettings", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GuildNetMetricsTests",
@@ -125,6 +153,14 @@ let package = Package(
         .testTarget(
             name: "GuildNetControlTests",
             dependencies: ["GuildNetControl", "GuildNetDaemon", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GuildNetMigrationTests",
+            dependencies: [
+                "GuildNetMigration", "TestSupport", "hostapp", "GuildNetRuntime", "GuildNetCore", "GuildNetLegacy",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

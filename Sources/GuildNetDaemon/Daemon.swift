@@ -1,5 +1,6 @@
 import GuildNetControl
 import GuildNetCore
+import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetRuntime
 import GuildNetSettings
@@ -25,6 +26,14 @@ public enum Daemon {
         )
         var configuration = HostConfiguration(stateDirectory: options.stateDirectory, logger: logger)
         configuration.settings = sources
+        var legacyDatabase: LegacyDatabase?
+        if options.storageLayout == .legacyGlobal {
+            let database = try LegacyDatabase(stateDirectory: options.stateDirectory)
+            legacyDatabase = database
+            configuration.storageLayout = .legacyGlobal(database)
+            logger.notice("serving every cluster from the legacy host-wide DB", metadata: ["event": "legacy_layout", "path": .string(database.path)])
+        }
+        defer { legacyDatabase?.close() }
         configuration.databaseBudget.maxOpenDatabases = options.maxOpenDatabases
         configuration.databaseBudget.idleTTL = options.databaseIdleTTL
         configuration.shutdownDeadline = options.shutdownDeadline

@@ -18,6 +18,8 @@ public struct DaemonOptions: Sendable {
     public var envFile: String?
     /// `--set KEY=VALUE` assignments (CLI layer).
     public var settingAssignments: [String] = []
+    /// `per-cluster` (default) or `legacy-global` (serve every cluster from `guildnet.sqlite`).
+    public var storageLayout: StorageLayoutName = .perCluster
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
     public var maxOpenDatabases = 128
@@ -33,4 +35,10 @@ public struct DaemonOptions: Sendable {
     public static func defaultSocketPath(stateDirectory: String) -> String {
         stateDirectory + "/hostapp.sock"
     }
+}
+
+/// The `--storage-layout` values.
+public enum StorageLayoutName: String, Sendable, CaseIterable {
+    case perCluster = "per-cluster"
+    case legacyGlobal = "legacy-global"
 }

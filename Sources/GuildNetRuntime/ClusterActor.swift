@@ -1,5 +1,6 @@
 import Foundation
 import GuildNetCore
+import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetSettings
 import GuildNetStore
@@ -23,7 +24,8 @@ public actor ClusterActor {
     public nonisolated let id: ClusterID
     public nonisolated let paths: ClusterPaths
     public nonisolated let metrics: ClusterMetrics
-    public nonisolated let store: ClusterStore
+    /// The cluster's key-value store: its own SQLite DB, or its view of the legacy host-wide DB.
+    public nonisolated let store: any ClusterKeyValueStore
     public nonisolated let settings: ClusterSettings
     /// Supervised children, in start order (metrics is started before them and outlives them).
     nonisolated let children: [any ClusterChild]
@@ -57,22 +59,25 @@ public actor ClusterActor {
         self.policy = configuration.restartPolicy
         self.counters = counters
         self.stateCell = StateCell(.registering)
-        self.store = ClusterStore(
-            cluster: id,
-            path: paths.database,
-            configuration: configuration.store,
-            budget: budget,
-            counters: counters,
-            logger: logger,
-            onOpenChange: { open in metrics.setDatabaseOpen(open) }
-        )
-        self.settings = ClusterSettings(
-            cluster: id,
-            path: paths.settings,
-            host: configuration.settings,
-            initial: initialSettings,
-            logger: logger
-        )
+        switch configuration.storageLayout {
+        case .perCluster:
+            self.store = ClusterStore(
+                cluster: id,
+                path: paths.database,
+                configuration: configuration.store,
+                budget: budget,
+                counters: counters,
+                logger: logger,
+                onOpenChange: { open in metrics.setDatabaseOpen(open) }
+            )
+            self.settings = ClusterSettings(
+                cluster: id, path: paths.settings, host: configuration.settings, initial: initialSettings, logger: logger)
+        case .legacyGlobal(let database):
+            self.store = LegacyClusterStore(cluster: id, database: database)
+            self.settings = ClusterSettings(
+                cluster: id, storage: LegacySettingsStorage(cluster: id, database: database, logger: logger),
+                host: configuration.settings, initial: initialSettings, logger: logger)
+        }
         let context = ClusterContext(cluster: id, paths: paths, logger: logger, metrics: metrics)
         self.children = [store, settings] + configuration.extraChildren(context)
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()

@@ -1,5 +1,6 @@
 import Foundation
 import GuildNetCore
+import GuildNetLegacy
 
 /// Filesystem work around a cluster's directory: identity record, kubeconfig copy, purge.
 enum ClusterFiles {
@@ -41,6 +42,14 @@ enum ClusterFiles {
             throw HostError(.internalError, "cannot encode identity record")
         }
         try writeAtomically(data, to: paths.identity, mode: 0o600)
+    }
+
+    /// Legacy layout: the kubeconfig goes into `credentials` as `cl:<id>:kubeconfig`, as the Go app kept it.
+    static func storeLegacyKubeconfig(from path: String, cluster: ClusterID, database: LegacyDatabase) throws {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) cannot be read")
+        }
+        try database.storeKubeconfig(String(decoding: contents, as: UTF8.self), cluster: cluster.key)
     }
 
     /// Deletes the cluster's directory (after teardown, when the operator asked for `purge`).

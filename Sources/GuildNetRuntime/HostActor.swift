@@ -122,8 +122,15 @@ public actor HostActor {
             let state = await existing.waitUntilSettled(timeout: configuration.startTimeout)
             return RegisterResult(cluster: existing.id, created: false, state: state)
         }
-        let paths = ClusterPaths(stateDirectory: configuration.stateDirectory, cluster: id)
-        try ClusterFiles.prepare(paths: paths, cluster: id, kubeconfig: request.kubeconfig, context: request.context)
+        switch configuration.storageLayout {
+        case .perCluster:
+            let paths = ClusterPaths(stateDirectory: configuration.stateDirectory, cluster: id)
+            try ClusterFiles.prepare(paths: paths, cluster: id, kubeconfig: request.kubeconfig, context: request.context)
+        case .legacyGlobal(let database):
+            if let kubeconfig = request.kubeconfig {
+                try ClusterFiles.storeLegacyKubeconfig(from: kubeconfig, cluster: id, database: database)
+            }
+        }
         let cluster = ClusterActor(
             id: id,
             initialSettings: request.settings,
@@ -178,6 +185,9 @@ public actor HostActor {
             entries[id.key] = nil
         }
         if purge {
+            guard case .perCluster = configuration.storageLayout else {
+                throw HostError(.invalidField, "purge is not supported in the legacy-global layout; the cluster was unregistered, its data kept")
+            }
             try ClusterFiles.purge(paths: cluster.paths)
         }
         return UnregisterResult(cluster: id, purged: purge, teardownSeconds: began.duration(to: clock.now).seconds)
@@ -198,6 +208,7 @@ public actor HostActor {
             uptimeSeconds: startedAt.duration(to: .now).seconds,
             clusters: summaries.count,
             clustersByState: Dictionary(grouping: summaries, by: \.state).mapValues(\.count),
+            storageLayout: configuration.storageLayout.name,
             openDatabases: await budget.openCount,
             resources: counters.snapshot,
             shuttingDown: isShuttingDown
@@ -257,6 +268,7 @@ public struct HostStatus: Sendable {
     public var uptimeSeconds: Double
     public var clusters: Int
     public var clustersByState: [ClusterState: Int]
+    public var storageLayout: String
     public var openDatabases: Int
     public var resources: ResourceCounters.Snapshot
     public var shuttingDown: Bool

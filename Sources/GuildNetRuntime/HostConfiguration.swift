@@ -1,4 +1,5 @@
 import GuildNetCore
+import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetSettings
 import GuildNetStore
@@ -19,6 +20,8 @@ public struct HostConfiguration: Sendable {
     public var teardownDeadline: Duration = .seconds(10)
     /// How long host shutdown waits for all clusters, torn down in parallel, before cancelling.
     public var shutdownDeadline: Duration = .seconds(20)
+    /// Where cluster data lives: per-cluster DBs (default) or the legacy host-wide DB.
+    public var storageLayout: StorageLayout = .perCluster
     /// Host-wide settings layers (CLI, env, host config).
     public var settings = HostSettingsSources()
     public var logger: Logger
@@ -52,4 +55,21 @@ public struct ClusterContext: Sendable {
     public var paths: ClusterPaths
     public var logger: Logger
     public var metrics: ClusterMetrics
+}
+
+/// Where cluster data lives.
+public enum StorageLayout: Sendable {
+    /// `clusters/<id>/local.db`, `settings.json`, `kubeconfig`: the default.
+    case perCluster
+    /// The Go GuildNet app's one host-wide DB, `guildnet.sqlite`, shared by all clusters
+    /// (`serve --storage-layout legacy-global`), for rollback after a migration.
+    case legacyGlobal(LegacyDatabase)
+
+    /// The name used by `--storage-layout` and `host.status`.
+    public var name: String {
+        switch self {
+        case .perCluster: "per-cluster"
+        case .legacyGlobal: "legacy-global"
+        }
+    }
 }

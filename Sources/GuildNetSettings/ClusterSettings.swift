@@ -13,8 +13,9 @@ import Logging
 public actor ClusterSettings: ClusterChild {
     public nonisolated let childID = "settings"
     public nonisolated let cluster: ClusterID
-    /// Path of `settings.json`.
+    /// Where the cluster layer is stored (the path of `settings.json` in the per-cluster layout).
     public nonisolated let path: String
+    private let storage: any ClusterSettingsStorage
 
     /// Current on-disk format version.
     public static let fileVersion: Int64 = 1
@@ -31,8 +32,14 @@ public actor ClusterSettings: ClusterChild {
     private var lastError: HostError?
 
     public init(cluster: ClusterID, path: String, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
+        self.init(cluster: cluster, storage: SettingsFile(path: path), host: host, initial: initial, logger: logger)
+    }
+
+    /// Settings kept in `storage` (the legacy layout passes its own).
+    public init(cluster: ClusterID, storage: any ClusterSettingsStorage, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
         self.cluster = cluster
-        self.path = path
+        self.path = storage.location
+        self.storage = storage
         self.initial = initial
         let logger = logger.scoped(to: cluster)
         self.logger = logger
@@ -49,12 +56,12 @@ public actor ClusterSettings: ClusterChild {
     ///   file is left untouched), ``ErrorCode/settingsIO``, or ``ErrorCode/invalidSetting`` for bad
     ///   initial settings.
     public func start() async throws {
-        do throws(HostError) {
-            var next = try Self.load(path)
+        do {
+            var next = try storage.load()
             if let initial, !initial.isEmpty {
                 let changes = try Self.validated(initial)
                 Self.apply(changes, to: &next)
-                try Self.persist(next, to: path)
+                try storage.save(next)
                 logger.info(
                     "initial settings applied",
                     metadata: ["event": "settings_updated", "keys": .string(changes.keys.sorted().joined(separator: ","))])
@@ -65,9 +72,10 @@ public actor ClusterSettings: ClusterChild {
             lastError = nil
             logger.debug("settings loaded", metadata: ["event": "settings_loaded", "keys": .stringConvertible(next.count)])
         } catch {
-            lastError = error
+            let failure = HostError.wrapping(error, as: .settingsIO)
+            lastError = failure
             loaded = false
-            throw error
+            throw failure
         }
     }
 
@@ -142,7 +150,7 @@ public actor ClusterSettings: ClusterChild {
         guard !normalized.isEmpty else { return [] }
         var next = values
         Self.apply(normalized, to: &next)
-        try Self.persist(next, to: path)
+        try storage.save(next)
         values = next
         let keys = normalized.keys.sorted()
         logger.info("settings updated", metadata: ["event": "settings_updated", "keys": .string(keys.joined(separator: ","))])

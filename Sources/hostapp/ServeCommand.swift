@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: "Setting override KEY=VALUE for every cluster (CLI layer; repeatable).")
     var assignments: [String] = []
 
+    @Option(name: .long, help: "Storage layout: per-cluster (clusters/<id>/local.db) or legacy-global (guildnet.sqlite, for rollback).")
+    var storageLayout: String = "per-cluster"
+
     @Option(name: .long, help: "Log format: text or json.")
     var logFormat: String = "text"
 
@@ -57,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        guard let layout = StorageLayoutName(rawValue: storageLayout) else {
+            throw ValidationError("--storage-layout must be per-cluster or legacy-global")
+        }
         guard maxOpenDbs >= 1, dbIdleTtl >= 1, shutdownTimeout >= 1, maxLineBytes >= 1024 else {
             throw ValidationError("--max-open-dbs, --db-idle-ttl and --shutdown-timeout must be positive; --max-line-bytes at least 1024")
         }
@@ -66,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
         var options = DaemonOptions(stateDirectory: stateDirectory)
         options.socketPath = socket ?? (stdin ? nil : DaemonOptions.defaultSocketPath(stateDirectory: stateDirectory))
         options.useStdin = stdin
+        options.storageLayout = layout
         options.configFile = config
         options.envFile = envFile
         options.settingAssignments = assignments

@@ -15,7 +15,7 @@ enum HostOps {
                 "version": .string(version),
                 "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
                 "state_dir": .string(status.stateDirectory),
-                "storage_layout": "per-cluster",
+                "storage_layout": .string(status.storageLayout),
                 "uptime_seconds": .double(status.uptimeSeconds),
                 "clusters": .int(Int64(status.clusters)),
                 "clusters_by_state": .object(byState),

@@ -1,0 +1,283 @@
+import Crypto
+import Foundation
+import GRDB
+import GuildNetCore
+import GuildNetLegacy
+import GuildNetRuntime
+
+/// Writes one cluster's data. Crash safety rests on one rule: the runtime only ever serves
+/// `local.db`, and `local.db` is only ever replaced by `rename(2)` of a complete, verified staging
+/// file. Every other file is written atomically (temporary file, fsync, rename).
+final class ClusterWriter {
+    private let source: Database
+    private let stateDirectory: String
+    private let resolver: RecordResolver
+    private let masterKey: CredentialCodec.MasterKey?
+    private let migrationID: String
+    private let sourceSHA256: String
+    private let environment: [String: String]
+    private let progress: ProgressReporter
+    private let fetch: Statement
+
+    init(
+        source: Database, stateDirectory: String, resolver: RecordResolver, masterKey: CredentialCodec.MasterKey?,
+        migrationID: String, sourceSHA256: String, environment: [String: String], progress: ProgressReporter
+    ) throws {
+        self.source = source
+        self.stateDirectory = stateDirectory
+        self.resolver = resolver
+        self.masterKey = masterKey
+        self.migrationID = migrationID
+        self.sourceSHA256 = sourceSHA256
+        self.environment = environment
+        self.progress = progress
+        fetch = try source.makeStatement(sql: "SELECT collection, key, value FROM kv WHERE rowid = ?")
+    }
+
+    /// An order-independent checksum: XOR of SHA-256(len(key) key len(value) value) per row.
+    struct RowChecksum {
+        private(set) var bytes = [UInt8](repeating: 0, count: 32)
+        private(set) var count = 0
+
+        mutating func add(key: String, value: String) {
+            var hasher = SHA256()
+            Self.feed(&hasher, key)
+            Self.feed(&hasher, value)
+            for (index, byte) in hasher.finalize().enumerated() { bytes[index] ^= byte }
+            count += 1
+        }
+
+        private static func feed(_ hasher: inout SHA256, _ text: String) {
+            var text = text
+            text.withUTF8 { buffer in
+                var length = UInt64(buffer.count).bigEndian
+                withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
+            }
+        }
+
+        var hex: String { MigrationFiles.hex(bytes) }
+    }
+
+    private func prepared(_ rowid: Int64) throws -> (legacyKey: String, record: PreparedRecord) {
+        guard let row = try Row.fetchOne(fetch, arguments: [rowid]) else {
+            throw HostError(.verificationFailed, "legacy row \(rowid) vanished during the migration")
+        }
+        let collection = LegacySource.text(row[0]) ?? ""
+        let key = LegacySource.text(row[1]) ?? ""
+        let record = try PreparedRecord.prepare(
+            collection: collection, key: key, value: LegacySource.bytes(row[2]), resolver: resolver, masterKey: masterKey, validate: false)
+        return ("\(collection)/\(key)", record)
+    }
+
+    func write(_ plan: ClusterPlan) throws -> ClusterResult {
+        let paths = ClusterPaths(stateDirectory: stateDirectory, cluster: plan.id)
+        try MigrationFiles.makeDirectory(paths.directory, mode: 0o700)
+        try checkIdentity(paths: paths, cluster: plan.id)
+        var result = ClusterResult(
+            name: plan.name, key: plan.id.key, storeRows: 0, checksum: "", settingsKeys: 0, kubeconfig: false,
+            credentials: plan.credentials, files: [])
+
+        // 1. The staging DB: a copy of the current local.db (if any) with the legacy rows upserted.
+        let staging = paths.database + ".migrating"
+        for suffix in ["", "-journal", "-wal", "-shm"] { try MigrationFiles.removeIfPresent(staging + suffix) }
+        let queue = try openStaging(staging, existing: paths.database)
+        do {
+            let checksum = try fill(queue, plan: plan)
+            result.storeRows = checksum.count
+            result.checksum = checksum.hex
+            try queue.close()
+        } catch {
+            try? queue.close()
+            throw error
+        }
+        for suffix in ["-journal", "-wal"] where (MigrationFiles.size(staging + suffix) ?? 0) > 0 {
+            throw HostError(.verificationFailed, "staging database \(staging) left a non-empty \(suffix) file")
+        }
+        try MigrationFiles.removeIfPresent(staging + "-shm")
+        try MigrationFiles.removeIfPresent(staging + "-wal")
+
+        // 2. Identity, settings, kubeconfig: each atomic; all before local.db appears.
+        if let written = try writeIdentity(paths: paths, cluster: plan.id) { result.files.append(written) }
+        if let rowid = plan.settingsRowID, case .settings(_, let values) = try prepared(rowid).record {
+            result.files.append(try mergeSettings(values, into: paths.settings))
+            result.settingsKeys = values.count
+            progress.advance()
+        }
+        if let rowid = plan.kubeconfigRowID, case .kubeconfig(_, let bytes, let handling) = try prepared(rowid).record {
+            let path = handling == .movedEncrypted ? paths.kubeconfig + ".enc" : paths.kubeconfig
+            try MigrationFiles.writeAtomically(bytes, to: path, mode: 0o600)
+            result.files.append((path, try MigrationFiles.sha256(ofFile: path)))
+            result.kubeconfig = true
+            progress.advance()
+        }
+
+        // 3. The commit point of the cluster: rename the verified staging DB over local.db.
+        CrashPoint.beforeRename.reached(environment)
+        if (MigrationFiles.size(paths.database + "-wal") ?? 0) > 0 {
+            throw HostError(.verificationFailed, "\(paths.database)-wal is not empty: is a daemon using this cluster?")
+        }
+        try MigrationFiles.removeIfPresent(paths.database + "-wal")
+        try MigrationFiles.removeIfPresent(paths.database + "-shm")
+        try MigrationFiles.renameDurably(staging, to: paths.database)
+        chmod(paths.database, 0o600)
+        CrashPoint.afterRename.reached(environment)
+        result.files.append((paths.database, try MigrationFiles.sha256(ofFile: paths.database)))
+        return result
+    }
+
+    /// Creates the staging DB from the existing `local.db` (SQLite online backup: every table,
+    /// consistent) or empty, in rollback-journal mode, with the store schema applied.
+    private func openStaging(_ staging: String, existing: String) throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(path: staging)
+        do {
+            chmod(staging, 0o600)
+            if MigrationFiles.exists(existing) {
+                let current = try DatabaseQueue(path: existing)
+                do {
+                    try current.backup(to: queue)
+                    try current.close()
+                } catch {
+                    try? current.close()
+                    throw error
+                }
+            }
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            }
+            try TargetSchema.migrator.migrate(queue)
+            return queue
+        } catch {
+            try? queue.close()
+            throw HostError.wrapping(error, as: .dbError)
+        }
+    }
+
+    /// Upserts the cluster's store rows and its migration record in one transaction, then
+    /// verifies count and checksum of what the DB holds against what was written.
+    private func fill(_ queue: DatabaseQueue, plan: ClusterPlan) throws -> RowChecksum {
+        let now = Date().timeIntervalSince1970
+        return try queue.inDatabase { db in
+            try db.execute(sql: "CREATE TEMP TABLE migrated (key TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID")
+            defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.migrated") }
+            var expected = RowChecksum()
+            var legacyKeys: [String] = []
+            legacyKeys.reserveCapacity(plan.allRowIDs.count)
+            try db.inTransaction(.immediate) {
+                let upsert = try db.makeStatement(sql: """
+                    INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                    WHERE kv.value IS NOT excluded.value
+                    """)
+                let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.migrated(key) VALUES (?)")
+                let half = plan.storeRowIDs.count / 2
+                for (index, rowid) in plan.storeRowIDs.enumerated() {
+                    if index == half && index > 0 { CrashPoint.midCluster.reached(environment) }
+                    let (legacyKey, record) = try prepared(rowid)
+                    guard case .kv(let cluster, let key, let text, _) = record, cluster == plan.name else {
+                        throw HostError(.verificationFailed, "legacy record \(legacyKey) no longer maps to cluster \(plan.name)")
+                    }
+                    try upsert.execute(arguments: [key, text, now, now])
+                    try remember.execute(arguments: [key])
+                    guard db.changesCount == 1 else {
+                        throw HostError(.verificationFailed, "two legacy records of cluster \(plan.name) map to key \(String(reflecting: key)); map one of them elsewhere with --mapping")
+                    }
+                    expected.add(key: key, value: text)
+                    legacyKeys.append(legacyKey)
+                    progress.advance()
+                }
+                if plan.settingsRowID != nil || plan.kubeconfigRowID != nil {
+                    for rowid in [plan.settingsRowID, plan.kubeconfigRowID].compactMap({ $0 }) {
+                        legacyKeys.append(try prepared(rowid).legacyKey)
+                    }
+                }
+                try recordMigration(db, legacyKeys: legacyKeys, checksum: expected)
+                return .commit
+            }
+            // Verify: every migrated key holds exactly what was written.
+            var actual = RowChecksum()
+            let rows = try Row.fetchCursor(db, sql: "SELECT kv.key, kv.value FROM kv JOIN temp.migrated AS m ON kv.key = m.key")
+            while let row = try rows.next() {
+                let key: String = row[0]
+                let value: String = row[1]
+                actual.add(key: key, value: value)
+            }
+            guard actual.count == expected.count, actual.bytes == expected.bytes, expected.count == plan.storeRowIDs.count else {
+                throw HostError(
+                    .verificationFailed,
+                    "cluster \(plan.name): staging DB holds \(actual.count) migrated rows (expected \(plan.storeRowIDs.count)), checksum \(actual.bytes == expected.bytes ? "equal" : "differs")")
+            }
+            return expected
+        }
+    }
+
+    /// Meta rows: `migration.id` (latest run), `migration.summary` and `migration.legacy_keys`
+    /// (every legacy `collection/key` ever migrated into this cluster, sorted).
+    private func recordMigration(_ db: Database, legacyKeys: [String], checksum: RowChecksum) throws {
+        var keys = Set(legacyKeys)
+        if let previous = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'migration.legacy_keys'"),
+            case .array(let items)? = try? JSONParser.parse(previous)
+        {
+            for item in items { if let text = item.stringValue { keys.insert(text) } }
+        }
+        let summary: JSONValue = .object([
+            "migration_id": .string(migrationID),
+            "migrated_at": .string(MigrationFiles.isoTimestamp()),
+            "legacy_records": .int(Int64(legacyKeys.count)),
+            "store_rows": .int(Int64(checksum.count)),
+            "checksum": .string(checksum.hex),
+            "source_sha256": .string(sourceSHA256),
+        ])
+        let upsert = "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+        try db.execute(sql: upsert, arguments: ["migration.id", JSONValue.string(migrationID).jsonString])
+        try db.execute(sql: upsert, arguments: ["migration.summary", summary.jsonString])
+        try db.execute(sql: upsert, arguments: ["migration.legacy_keys", JSONValue.array(keys.sorted().map { .string($0) }).jsonString])
+    }
+
+    private struct Identity: Codable {
+        var name: String
+        var key: String
+        var context: String?
+    }
+
+    /// Refuses a directory that belongs to another cluster name (as `ClusterFiles.prepare` does).
+    private func checkIdentity(paths: ClusterPaths, cluster: ClusterID) throws {
+        guard let data = FileManager.default.contents(atPath: paths.identity) else { return }
+        guard let identity = try? JSONDecoder().decode(Identity.self, from: data) else {
+            throw HostError(.io, "\(paths.identity) is not a valid identity record; move it aside to migrate this cluster")
+        }
+        guard identity.name == cluster.name else {
+            throw HostError(
+                .clusterIDCollision,
+                "directory \(paths.directory) belongs to cluster \(String(reflecting: identity.name)), not \(String(reflecting: cluster.name))")
+        }
+    }
+
+    /// Writes `cluster.json` when missing (an existing one was checked by ``checkIdentity``).
+    private func writeIdentity(paths: ClusterPaths, cluster: ClusterID) throws -> (String, String)? {
+        guard !MigrationFiles.exists(paths.identity) else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        guard let data = try? encoder.encode(Identity(name: cluster.name, key: cluster.key, context: nil)) else {
+            throw HostError(.internalError, "cannot encode identity record")
+        }
+        try MigrationFiles.writeAtomically([UInt8](data), to: paths.identity, mode: 0o600)
+        return (paths.identity, try MigrationFiles.sha256(ofFile: paths.identity))
+    }
+
+    /// Merges `values` into `settings.json` (`{"version":1,"settings":{...}}`, legacy values win),
+    /// atomically, mode 0600.
+    private func mergeSettings(_ values: [String: JSONValue], into path: String) throws -> (String, String) {
+        var current: [String: JSONValue] = [:]
+        if let bytes = MigrationFiles.readAll(path) {
+            guard case .object(let top)? = try? JSONParser.parse(bytes) else {
+                throw HostError(.settingsCorrupt, "\(path) is not valid JSON; fix or move it aside before migrating")
+            }
+            if case .object(let stored)? = top["settings"] { current = stored }
+        }
+        for (key, value) in values { current[key] = value }
+        let document: JSONValue = .object(["version": .int(1), "settings": .object(current)])
+        try MigrationFiles.writeAtomically(document.serialized, to: path, mode: 0o600)
+        return (path, try MigrationFiles.sha256(ofFile: path))
+    }
+}

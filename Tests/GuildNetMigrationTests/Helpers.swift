@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+import GuildNetCore
+import GuildNetMigration
+import TestSupport
+
+/// The 32-byte master key of the fixtures, and its hex form for the environment.
+let testMasterKey = [UInt8](repeating: 0x2A, count: 32)
+let testMasterKeyHex = String(repeating: "2a", count: 32)
+
+/// Cluster ids of the standard fixture: plain keys and one name that needs a slug key.
+let fixtureClusters = ["c1", "c2", "Prod EU", "c4"]
+
+/// A state directory holding the standard legacy fixture.
+func makeLegacyState(bulk: Int = 5, encrypted: Bool = true) throws -> TemporaryDirectory {
+    let directory = TemporaryDirectory("mig")
+    try LegacyFixture(clusters: fixtureClusters, bulkKeysPerCluster: bulk, masterKey: encrypted ? testMasterKey : nil)
+        .write(to: directory.appending("guildnet.sqlite"))
+    return directory
+}
+
+/// Every regular file under `root` (relative path → bytes).
+func snapshot(_ root: String) -> [String: Data] {
+    var files: [String: Data] = [:]
+    guard let enumerator = FileManager.default.enumerator(atPath: root) else { return files }
+    while let relative = enumerator.nextObject() as? String {
+        var isDirectory: ObjCBool = false
+        let path = root + "/" + relative
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[relative] = FileManager.default.contents(atPath: path) ?? Data()
+        }
+    }
+    return files
+}
+
+func options(_ state: TemporaryDirectory, cluster: String? = nil, commit: Bool, key: Bool = true) -> MigrationOptions {
+    var options = MigrationOptions(stateDirectory: state.path, cluster: cluster, commit: commit)
+    options.quiet()
+    options.operatorName = "tester"
+    options.commandLine = ["hostapp", "migrate-db", "--state-dir", state.path, commit ? "--commit" : "--dry-run"]
+    options.environment = ["USER": "nobody"]
+    if key { options.environment["GUILDNET_MASTER_KEY"] = testMasterKeyHex }
+    return options
+}
+
+func migrate(_ options: MigrationOptions) async throws -> MigrationReport {
+    try await runBlocking { try Migration.run(options) }
+}
+
+/// Every (key, value) of a per-cluster DB, read directly.
+func storeContents(_ path: String) throws -> [String: String] {
+    var configuration = Configuration()
+    configuration.readonly = true
+    let queue = try DatabaseQueue(path: path, configuration: configuration)
+    defer { try? queue.close() }
+    return try queue.read { db in
+        var contents: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM kv") {
+            let key: String = row[0]
+            let value: String = row[1]
+            contents[key] = value
+        }
+        return contents
+    }
+}
+
+/// Every (collection, key) → value of a legacy DB.
+func legacyContents(_ path: String) throws -> [String: [UInt8]] {
+    var configuration = Configuration()
+    configuration.readonly = true
+    let queue = try DatabaseQueue(path: path, configuration: configuration)
+    defer { try? queue.close() }
+    return try queue.read { db in
+        var contents: [String: [UInt8]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT collection, key, value FROM kv") {
+            let collection: String = row[0]
+            let key: String = row[1]
+            let value: Data = row[2]
+            contents[collection + "/" + key] = [UInt8](value)
+        }
+        return contents
+    }
+}
+
+func clusterDirectory(_ state: TemporaryDirectory, _ name: String) throws -> String {
+    state.path + "/clusters/" + (try ClusterID(name: name)).key
+}
+
+/// The built `hostapp` binary, next to the test bundle.
+func hostappBinary() -> URL {
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hostapp")
+    if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
+    for candidate in [".build-mig/debug/hostapp", ".build/debug/hostapp"] {
+        let url = URL(fileURLWithPath: Repository.root + "/" + candidate)
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return URL(fileURLWithPath: Repository.root + "/.build/debug/hostapp")
+}
+
+struct ProcessOutcome: Sendable {
+    var status: Int32
+    var signaled: Bool
+    var output: String
+}
+
+/// Runs `hostapp` with `arguments` and extra environment; waits for it to end.
+func runHostapp(_ arguments: [String], environment: [String: String]) async throws -> ProcessOutcome {
+    try await runBlocking {
+        let process = Process()
+        process.executableURL = hostappBinary()
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ProcessOutcome(
+            status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+            output: String(decoding: data, as: UTF8.self))
+    }
+}
