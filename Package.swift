@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
         // Core vocabulary shared by every subsystem: ClusterID, the child-service protocol,
@@ -97,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "hostapp",
             dependencies: [
-                "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMigration",
+                "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMigration", "GuildNetSimulators",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -109,6 +112,22 @@ let package = Package(
                 "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetRuntime",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Simulated servers (KubeSim) for tests, the stress tool and `hostapp sim`; never imported by production modules.
+        .target(
+            name: "GuildNetSimulators",
+            dependencies: [
+                "GuildNetCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -161,6 +180,11 @@ let package = Package(
                 "GuildNetMigration", "TestSupport", "hostapp", "GuildNetRuntime", "GuildNetCore", "GuildNetLegacy",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GuildNetSimulatorsTests",
+            dependencies: ["GuildNetSimulators", "GuildNetCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -67,8 +67,14 @@ struct OpContext: Sendable {
     let logger: Logger
     let requestShutdown: @Sendable () -> Void
 
+    /// The cluster a request names. A request that arrives while its cluster is still starting
+    /// (e.g. pipelined right after `cluster.register`) waits until it is ready or degraded.
     func cluster(_ params: ControlParams) async throws -> ClusterActor {
-        try await host.cluster(named: params.string("cluster"))
+        let cluster = try await host.cluster(named: params.string("cluster"))
+        if !cluster.state.hasSettled {
+            _ = await cluster.waitUntilSettled(timeout: host.configuration.startTimeout)
+        }
+        return cluster
     }
 }
 

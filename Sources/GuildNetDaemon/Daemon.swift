@@ -63,11 +63,16 @@ public enum Daemon {
         services.append(.init(service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "shutdown-requests"))
         if readiness.expected == 0 { await readiness.ready("host", [:]) }
 
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
-        ))
+        )
+        // A teardown that outlives the host's own deadline is escalated to cancellation, and a
+        // task that ignores cancellation too ends the process, so shutdown always finishes.
+        groupConfiguration.maximumGracefulShutdownDuration = options.shutdownDeadline + .seconds(5)
+        groupConfiguration.maximumCancellationDuration = .seconds(10)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("daemon stopped", metadata: ["event": "daemon_stopped"])
     }

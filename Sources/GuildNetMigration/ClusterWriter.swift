@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import GuildNetStore
 import GuildNetCore
 import GuildNetLegacy
 import GuildNetRuntime
@@ -145,7 +146,7 @@ final class ClusterWriter {
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA journal_mode = DELETE")
             }
-            try TargetSchema.migrator.migrate(queue)
+            try StoreSchema.migrator.migrate(queue)
             return queue
         } catch {
             try? queue.close()

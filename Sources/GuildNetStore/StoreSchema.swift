@@ -1,9 +1,9 @@
 import GRDB
 
 /// The versioned schema of a cluster's `local.db`. Migrations are append-only: never edit a
-/// registered one, add the next.
-enum StoreSchema {
-    static var migrator: DatabaseMigrator {
+/// registered one, add the next. The migration tool creates target DBs with this same migrator.
+public enum StoreSchema {
+    public static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1_kv") { db in
             try db.execute(sql: """
@@ -27,5 +27,5 @@ enum StoreSchema {
     }
 
     /// The identifier of the newest migration, reported by `cluster.status`.
-    static let latestVersion = "v2_meta"
+    public static let latestVersion = "v2_meta"
 }

@@ -1,0 +1,346 @@
+import Foundation
+import GuildNetCore
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+
+/// How KubeSim is configured.
+public struct KubeSimOptions: Sendable {
+    /// Address to bind (loopback); port 0 picks a free port.
+    public var host: String = "127.0.0.1"
+    public var port: Int = 0
+    /// The accepted bearer token.
+    public var token: String = "kubesim-" + UUID().uuidString.lowercased()
+    /// A token that authenticates but is refused every action (403).
+    public var forbiddenToken: String? = "kubesim-forbidden-token"
+    /// Pods created in `default` with phase Running before the server starts.
+    public var seedPods: Int = 0
+    /// Events kept for watches resuming from an older resourceVersion (the compaction window).
+    public var historyLimit: Int = 50_000
+    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK.
+    public var bookmarkInterval: Duration = .seconds(5)
+    /// Watch duration when the request carries no `timeoutSeconds`.
+    public var defaultWatchTimeout: Duration = .seconds(1800)
+    /// `status.phase` given to pods created without one.
+    public var defaultPodPhase: String = "Running"
+    /// Hummingbird's logger (errors only by default, so `hostapp sim` keeps stdout clean).
+    public var logger: Logger = {
+        var logger = Logger(label: "KubeSim")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    public init() {}
+}
+
+/// Where a running KubeSim listens.
+public struct KubeSimEndpoint: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var url: String { "https://\(host):\(port)" }
+}
+
+/// Which credentials a written kubeconfig carries.
+public enum KubeSimUser: Sendable, Hashable {
+    /// The client certificate signed by the sim's CA.
+    case clientCertificate
+    /// The configured bearer token.
+    case token
+    /// A token the sim does not know (401 Unauthorized).
+    case wrongToken
+    /// The configured forbidden token (403 Forbidden).
+    case forbiddenToken
+    /// A client certificate from a CA the sim does not trust (TLS handshake refused).
+    case foreignClientCertificate
+    /// No credentials at all (401 Unauthorized).
+    case anonymous
+}
+
+/// A simulated Kubernetes API server (core/v1 namespaces, pods, services, endpoints, configmaps)
+/// over HTTPS that the real kubectl accepts. See docs in `Sources/GuildNetSimulators/KubeSim`.
+///
+/// Lifecycle: `init` (PKI + seed), then `run()` inside the owner's task group (serves until
+/// cancelled or `stop()`), `endpoint()` waits until listening. `withRunning` does all three.
+public actor KubeSim {
+    public nonisolated let options: KubeSimOptions
+    public nonisolated let pki: KubeSimPKI
+    nonisolated let shared: KubeSimShared
+
+    private var boundEndpoint: KubeSimEndpoint?
+    private var endpointWaiters: [CheckedContinuation<KubeSimEndpoint, any Error>] = []
+    private var runFailure: (any Error)?
+    private var started = false
+    private let stopSignal: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
+
+    public init(options: KubeSimOptions = KubeSimOptions()) async throws {
+        self.options = options
+        pki = try KubeSimPKI.generate()
+        let store = KubeStore(historyLimit: options.historyLimit, defaultPodPhase: options.defaultPodPhase)
+        shared = KubeSimShared(
+            store: store, faults: KubeFaults(), connections: ConnectionRegistry(),
+            dripDelay: LockedValue(.zero), options: options)
+        (stopSignal, stopContinuation) = AsyncStream<Void>.makeStream()
+        do {
+            for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                _ = try await store.create(.namespaces, namespace: "", object: ["metadata": ["name": .string(namespace)]])
+            }
+            for index in 0..<max(0, options.seedPods) {
+                _ = try await store.create(.pods, namespace: "default", object: Self.seedPod(index))
+            }
+        } catch {
+            throw HostError(.internalError, "KubeSim seeding failed: \(error)")
+        }
+    }
+
+    static func seedPod(_ index: Int) -> JSONValue {
+        let name = String(format: "seed-pod-%05d", index)
+        return [
+            "metadata": ["name": .string(name), "namespace": "default", "labels": ["app": "kubesim-seed"]],
+            "spec": [
+                "nodeName": "kubesim-node",
+                "containers": [["name": "app", "image": "registry.k8s.io/pause:3.10", "ports": [["containerPort": 80]]]],
+            ],
+            "status": ["phase": "Running", "podIP": .string("10.244.\(index / 250).\(index % 250 + 1)")],
+        ]
+    }
+
+    /// Runs KubeSim, serves until `body` returns, then stops it. The server is a child task of this call.
+    public static func withRunning<T: Sendable>(
+        options: KubeSimOptions = KubeSimOptions(),
+        _ body: @Sendable (KubeSim, KubeSimEndpoint) async throws -> T
+    ) async throws -> T {
+        let sim = try await KubeSim(options: options)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await sim.run()
+                return nil
+            }
+            do {
+                let endpoint = try await sim.endpoint()
+                let result = try await body(sim, endpoint)
+                await sim.stop()
+                while let next = try await group.next() { _ = next }
+                return result
+            } catch {
+                await sim.stop()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Serves HTTPS until the calling task is cancelled or `stop()` is called. Call once.
+    public func run() async throws {
+        guard !started else { throw HostError(.invalidRequest, "KubeSim.run() called twice") }
+        started = true
+        let tls: TLSConfiguration
+        do {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(pki.serverCertificatePEM.utf8), format: .pem))],
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.serverKeyPEM.utf8), format: .pem))
+            )
+            configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pki.caCertificatePEM.utf8), format: .pem)])
+            configuration.certificateVerification = .optionalVerification
+            configuration.applicationProtocols = ["http/1.1"]
+            tls = configuration
+        } catch {
+            fail(HostError(.internalError, "KubeSim TLS setup failed: \(error)"))
+            throw HostError(.internalError, "KubeSim TLS setup failed: \(error)")
+        }
+        let host = options.host
+        let app = Application(
+            responder: KubeSimResponder(shared: shared),
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: options.port), serverName: nil),
+            onServerRunning: { [weak self] channel in
+                await self?.didBind(KubeSimEndpoint(host: host, port: channel.localAddress?.port ?? 0))
+            },
+            logger: options.logger
+        )
+        let shared = self.shared
+        let stopSignal = self.stopSignal
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                group.addTask {
+                    // Ends on stop() or when the group is cancelled; either way drop every connection
+                    // (open watches would otherwise hold the server's graceful shutdown).
+                    for await _ in stopSignal { break }
+                    _ = await shared.store.cutAllWatches()
+                    await shared.faults.release()
+                    shared.connections.closeAll()
+                }
+                try await group.next()
+                group.cancelAll()
+                shared.connections.closeAll()
+                while !group.isEmpty {
+                    do { try await group.next() } catch is CancellationError {}
+                }
+            }
+        } catch {
+            fail(error)
+            throw error
+        }
+        fail(HostError(.internalError, "KubeSim stopped"))
+    }
+
+    private func didBind(_ endpoint: KubeSimEndpoint) {
+        boundEndpoint = endpoint
+        let waiters = endpointWaiters
+        endpointWaiters.removeAll()
+        for waiter in waiters { waiter.resume(returning: endpoint) }
+    }
+
+    private func fail(_ error: any Error) {
+        runFailure = error
+        let waiters = endpointWaiters
+        endpointWaiters.removeAll()
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
+    /// The listening address; waits until `run()` has bound its socket.
+    public func endpoint() async throws -> KubeSimEndpoint {
+        if let boundEndpoint { return boundEndpoint }
+        if let runFailure { throw runFailure }
+        return try await withCheckedThrowingContinuation { endpointWaiters.append($0) }
+    }
+
+    /// Makes `run()` return: open watches are cut and connections closed.
+    public func stop() {
+        stopContinuation.finish()
+    }
+
+    // MARK: - Kubeconfig
+
+    /// A kubeconfig (YAML) for this sim with the given credentials.
+    public nonisolated func kubeconfig(endpoint: KubeSimEndpoint, user: KubeSimUser = .token, namespace: String? = nil) -> String {
+        func quoted(_ text: String) -> String { JSONValue.string(text).jsonString }
+        func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        var userLines: [String] = []
+        switch user {
+        case .clientCertificate:
+            userLines = [
+                "    client-certificate-data: \(base64(pki.clientCertificatePEM))",
+                "    client-key-data: \(base64(pki.clientKeyPEM))",
+            ]
+        case .foreignClientCertificate:
+            userLines = [
+                "    client-certificate-data: \(base64(pki.foreignClientCertificatePEM))",
+                "    client-key-data: \(base64(pki.foreignClientKeyPEM))",
+            ]
+        case .token:
+            userLines = ["    token: \(quoted(options.token))"]
+        case .wrongToken:
+            userLines = ["    token: \(quoted("wrong-" + options.token))"]
+        case .forbiddenToken:
+            userLines = ["    token: \(quoted(options.forbiddenToken ?? "kubesim-forbidden-token"))"]
+        case .anonymous:
+            userLines = []
+        }
+        var lines = [
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: kubesim",
+            "  cluster:",
+            "    server: \(quoted(endpoint.url))",
+            "    certificate-authority-data: \(base64(pki.caCertificatePEM))",
+            "users:",
+            "- name: kubesim-user",
+        ]
+        lines.append(userLines.isEmpty ? "  user: {}" : "  user:")
+        lines.append(contentsOf: userLines)
+        lines += [
+            "contexts:",
+            "- name: kubesim",
+            "  context:",
+            "    cluster: kubesim",
+            "    user: kubesim-user",
+        ]
+        if let namespace { lines.append("    namespace: \(quoted(namespace))") }
+        lines += ["current-context: kubesim", "preferences: {}", ""]
+        return lines.joined(separator: "\n")
+    }
+
+    /// Writes `kubeconfig(...)` to `path` with mode 0600.
+    public nonisolated func writeKubeconfig(to path: String, endpoint: KubeSimEndpoint, user: KubeSimUser = .token) throws {
+        let text = kubeconfig(endpoint: endpoint, user: user)
+        let created = FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        guard created else { throw HostError(.io, "cannot write kubeconfig to \(path)") }
+        do {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        } catch {
+            throw HostError(.io, "cannot set mode 0600 on \(path): \(error)")
+        }
+    }
+
+    // MARK: - State (the same operations the HTTP API offers; errors are KubeStatusError)
+
+    public var resourceVersion: Int64 { get async { await shared.store.currentResourceVersion } }
+
+    public func create(_ resource: KubeResource, namespace: String = "default", _ object: JSONValue) async throws -> JSONValue {
+        try await shared.store.create(resource, namespace: namespace, object: object)
+    }
+
+    public func get(_ resource: KubeResource, namespace: String = "default", name: String) async throws -> JSONValue {
+        try await shared.store.get(resource, namespace: namespace, name: name)
+    }
+
+    /// All objects of `resource` (in `namespace`, or all namespaces when nil) as a List object.
+    public func list(_ resource: KubeResource, namespace: String? = nil) async throws -> JSONValue {
+        try await shared.store.list(
+            resource, namespace: namespace, limit: nil, continueToken: nil,
+            labels: KubeSelector(nil, isField: false), fields: KubeSelector(nil, isField: true))
+    }
+
+    public func update(_ resource: KubeResource, namespace: String = "default", name: String, _ object: JSONValue) async throws -> JSONValue {
+        try await shared.store.update(resource, namespace: namespace, name: name, object: object)
+    }
+
+    public func patch(_ resource: KubeResource, namespace: String = "default", name: String, _ patch: JSONValue) async throws -> JSONValue {
+        try await shared.store.patch(resource, namespace: namespace, name: name, patch: patch)
+    }
+
+    @discardableResult
+    public func delete(_ resource: KubeResource, namespace: String = "default", name: String) async throws -> JSONValue {
+        try await shared.store.delete(resource, namespace: namespace, name: name)
+    }
+
+    // MARK: - Fault injection
+
+    /// Every request (new or already parsed) waits before being answered until `releaseReplies()`.
+    public func stallReplies() async { await shared.faults.stall() }
+    public func releaseReplies() async { await shared.faults.release() }
+    /// Requests currently held by `stallReplies()`.
+    public var stalledRequestCount: Int { get async { await shared.faults.stalledCount } }
+
+    /// Cuts every open watch stream abruptly (the connection is closed without the final chunk).
+    @discardableResult
+    public func cutWatchStreams() async -> Int { await shared.store.cutAllWatches() }
+
+    /// The next `count` requests get `status` (500, 503 or 429) with a Status body, and a
+    /// `Retry-After` header when `retryAfterSeconds` is set.
+    public func failNextRequests(_ count: Int, status: Int = 500, retryAfterSeconds: Int? = nil) async {
+        await shared.faults.failNext(count, code: status, retryAfterSeconds: retryAfterSeconds)
+    }
+
+    /// Delay before each watch event is written (zero turns it off).
+    public func setDripDelay(_ delay: Duration) { shared.dripDelay.withLock { $0 = delay } }
+
+    /// Drops the event history now: watches and continue tokens from older resourceVersions get 410.
+    public func compactHistory() async { await shared.store.compactNow() }
+
+    /// Simulates an API server restart: every connection is dropped (watches cut), state is kept.
+    public func restart() async {
+        _ = await shared.store.cutAllWatches()
+        shared.connections.closeAll()
+    }
+
+    public var openConnectionCount: Int { shared.connections.count }
+    public var openWatchCount: Int { get async { await shared.store.openWatchCount } }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GuildNetSimulators
+
+/// `hostapp sim`: simulated servers for tests, the stress tool and demos.
+struct SimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run a simulated server (for tests, stress runs and demos).",
+        subcommands: [SimKubeCommand.self]
+    )
+}
+
+/// `hostapp sim kube --kubeconfig-out PATH [--pods N] [--token T]`: runs KubeSim until SIGINT/SIGTERM.
+struct SimKubeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kube",
+        abstract: "Run KubeSim, a simulated Kubernetes API server over HTTPS that kubectl accepts."
+    )
+
+    enum Credential: String, ExpressibleByArgument, CaseIterable {
+        case token
+        case clientCertificate = "client-certificate"
+    }
+
+    @Option(name: .customLong("kubeconfig-out"), help: "Where to write the kubeconfig (mode 0600).")
+    var kubeconfigOut: String
+
+    @Option(help: "Pods to create in namespace default (phase Running).")
+    var pods: Int = 0
+
+    @Option(help: "The bearer token to accept (random by default).")
+    var token: String?
+
+    @Option(help: "Port to listen on (0 picks a free port).")
+    var port: Int = 0
+
+    @Option(help: "Credentials written into the kubeconfig: token or client-certificate.")
+    var user: Credential = .token
+
+    func validate() throws {
+        guard pods >= 0 else { throw ValidationError("--pods must be >= 0") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+    }
+
+    func run() async throws {
+        var options = KubeSimOptions()
+        options.seedPods = pods
+        options.port = port
+        if let token { options.token = token }
+        let sim = try await KubeSim(options: options)
+
+        let (signals, signalContinuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { signalContinuation.yield(signalNumber) }
+            source.resume()
+            sources.append(source)
+        }
+        defer {
+            for source in sources { source.cancel() }
+            signalContinuation.finish()
+        }
+
+        let kubeconfigOut = self.kubeconfigOut
+        let credential: KubeSimUser = user == .token ? .token : .clientCertificate
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await sim.run() }
+            group.addTask {
+                for await _ in signals { break }
+                await sim.stop()
+            }
+            let endpoint = try await sim.endpoint()
+            try sim.writeKubeconfig(to: kubeconfigOut, endpoint: endpoint, user: credential)
+            // Unbuffered write: the line must reach a pipe reader at once.
+            FileHandle.standardOutput.write(Data("KubeSim listening on \(endpoint.url)\n".utf8))
+            // The first task to end (the server, after a signal or a failure) ends the command.
+            try await group.next()
+            signalContinuation.finish()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+}

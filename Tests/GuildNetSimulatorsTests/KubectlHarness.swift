@@ -1,0 +1,82 @@
+import Foundation
+import GuildNetCore
+import GuildNetSimulators
+import TestSupport
+
+/// Runs the real /usr/bin/kubectl against a KubeSim with a kubeconfig the sim wrote and a fresh
+/// HOME (kubectl caches discovery per host:port under $HOME/.kube/cache).
+struct Kubectl: Sendable {
+    let home: TemporaryDirectory
+    let kubeconfigPath: String
+
+    static let executable = "/usr/bin/kubectl"
+
+    init(sim: KubeSim, endpoint: KubeSimEndpoint, user: KubeSimUser = .token) throws {
+        home = TemporaryDirectory("kubesim")
+        kubeconfigPath = home.appending("kubeconfig")
+        try sim.writeKubeconfig(to: kubeconfigPath, endpoint: endpoint, user: user)
+    }
+
+    private func fullArguments(_ arguments: [String]) -> [String] {
+        ["HOME=\(home.path)", "KUBECONFIG=", Self.executable, "--kubeconfig", kubeconfigPath] + arguments
+    }
+
+    /// Runs kubectl to completion; merged stdout+stderr.
+    func run(_ arguments: String...) async throws -> ProcessResult {
+        try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), fullArguments(arguments), input: [])
+    }
+
+    func run(arguments: [String], input: String = "") async throws -> ProcessResult {
+        try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), fullArguments(arguments), input: Array(input.utf8))
+    }
+
+    /// Starts kubectl with streaming stdout collected into `output`; terminate with `stop()`.
+    func start(_ arguments: String...) throws -> StreamingProcess {
+        try StreamingProcess(URL(fileURLWithPath: "/usr/bin/env"), fullArguments(arguments))
+    }
+
+    func cleanUp() { home.remove() }
+}
+
+/// A child process whose output is collected as it arrives.
+final class StreamingProcess: Sendable {
+    private let pid: Int32
+    private let collected = LockedValue<[UInt8]>([])
+    private let status = LockedValue<Int32?>(nil)
+
+    init(_ executable: URL, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let collected = self.collected
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                collected.withLock { $0.append(contentsOf: data) }
+            }
+        }
+        let status = self.status
+        process.terminationHandler = { finished in
+            let code = finished.terminationStatus
+            status.withLock { $0 = code }
+        }
+        try process.run()
+        pid = process.processIdentifier
+    }
+
+    var output: String { String(decoding: collected.withLock { $0 }, as: UTF8.self) }
+
+    /// The exit status once the process ended.
+    var exitCode: Int32? { status.withLock { $0 } }
+
+    /// Sends SIGTERM to this process (only the one this object started).
+    func stop() {
+        if exitCode == nil { kill(pid, SIGTERM) }
+    }
+}
