@@ -21,7 +21,7 @@ struct CrashTests {
 
         let crashed = try await runHostapp(arguments, environment: environment.merging([CrashPoint.environmentVariable: point.rawValue]) { $1 })
         #expect(crashed.signaled, "\(point.rawValue): \(crashed.output)")
-        #expect(crashed.status == SIGKILL)
+        #expect(crashed.exitCode == SIGKILL)
         #expect(FileManager.default.contents(atPath: source) == original)
 
         // The first cluster written ("Prod EU" sorts first): before its rename, no local.db exists;
@@ -37,7 +37,7 @@ struct CrashTests {
         }
 
         let rerun = try await runHostapp(arguments, environment: environment)
-        #expect(rerun.status == 0, "\(rerun.output)")
+        #expect(rerun.exitCode == 0, "\(rerun.output)")
         #expect(FileManager.default.contents(atPath: source) == original)
         for name in fixtureClusters {
             let directory = try clusterDirectory(state, name)

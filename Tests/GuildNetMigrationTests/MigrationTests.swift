@@ -224,7 +224,7 @@ struct MigrationTests {
         withExtendedLifetime(lock) {}
         // The CLI exits with status 3 and a clear message.
         let outcome = try await runHostapp(["migrate-db", "--state-dir", state.path, "--all", "--commit"], environment: [:])
-        #expect(outcome.status == 3)
+        #expect(outcome.exitCode == 3)
         #expect(outcome.output.contains("state_dir_locked"))
         withExtendedLifetime(lock) {}
     }
@@ -245,7 +245,7 @@ struct MigrationTests {
 
         let outcome = try await runHostapp(
             ["rollback-db", "--state-dir", state.path, "--backup", state.appending("bk"), "--operator", "ops"], environment: [:])
-        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(outcome.exitCode == 0, "\(outcome.output)")
         #expect(outcome.output.contains("--storage-layout legacy-global"))
         #expect(FileManager.default.contents(atPath: source) == original)
         let mode = try FileManager.default.attributesOfItem(atPath: source)[.posixPermissions] as? Int

@@ -11,7 +11,7 @@ struct RollbackServingTests {
     /// Runs `hostapp serve --stdin` with `arguments` and sends `requests` one at a time, each after
     /// the previous reply; returns the replies by id. EOF then shuts the daemon down.
     func serve(_ state: String, _ arguments: [String], _ requests: [JSONValue]) async throws -> [String: JSONValue] {
-        let binary = hostappBinary()
+        let binary = hostappBinary
         return try await runBlocking {
             let process = Process()
             process.executableURL = binary
@@ -70,7 +70,7 @@ struct RollbackServingTests {
         #expect(migrated["ns"]?["result"]?["settings"]?["namespace"]?["value"] == "ns-0")
 
         let rollback = try await runHostapp(["rollback-db", "--state-dir", state.path, "--backup", state.appending("bk")], environment: [:])
-        #expect(rollback.status == 0, "\(rollback.output)")
+        #expect(rollback.exitCode == 0, "\(rollback.output)")
         #expect(FileManager.default.contents(atPath: state.appending("guildnet.sqlite")) == original)
 
         let legacy = try await serve(state.path, ["--storage-layout", "legacy-global"], requests)

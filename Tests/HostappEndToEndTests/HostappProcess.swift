@@ -11,12 +11,7 @@ final class HostappProcess: Sendable {
     private let stderrLines = LockedValue<[String]>([])
     private let partial = LockedValue<Data>(Data())
 
-    static var binary: String {
-        if let path = ProcessInfo.processInfo.environment["HOSTAPP_BIN"] { return path }
-        let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hostapp").path
-        if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
-        return Repository.root + "/.build/debug/hostapp"
-    }
+    static var binary: String { hostappBinary.path }
 
     var pid: String { String(process.processIdentifier) }
 
@@ -96,22 +91,3 @@ final class HostappProcess: Sendable {
     }
 }
 
-/// Runs `hostapp` with arguments to completion (used for `ctl`).
-func runHostapp(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: HostappProcess.binary)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment, uniquingKeysWith: { _, new in new })
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-}

@@ -126,10 +126,14 @@ public func locatePromtool() -> URL? {
 public struct ProcessResult: Sendable {
     public var exitCode: Int32
     public var output: String
+    public var signaled = false
 }
 
-/// Runs `executable` with `arguments`, feeding `input` on standard input; returns its exit code and merged output.
-public func runProcess(_ executable: URL, _ arguments: [String], input: [UInt8]) async throws -> ProcessResult {
+/// Runs `executable` with `arguments` (and `environment` added to this process's), feeding `input`
+/// on standard input; returns its exit code and merged output.
+public func runProcess(
+    _ executable: URL, _ arguments: [String], input: [UInt8] = [], environment: [String: String] = [:]
+) async throws -> ProcessResult {
     try await runBlocking {
         let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).txt")
         try Data(input).write(to: inputFile)
@@ -140,6 +144,9 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: [UInt8])
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardInput = inputHandle
         let output = Pipe()
         process.standardOutput = output
@@ -147,6 +154,21 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: [UInt8])
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return ProcessResult(exitCode: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        return ProcessResult(
+            exitCode: process.terminationStatus, output: String(decoding: data, as: UTF8.self),
+            signaled: process.terminationReason == .uncaughtSignal)
     }
+}
+
+/// The built `hostapp` binary: `$HOSTAPP_BIN`, else next to the test bundle, else `.build/debug`.
+public var hostappBinary: URL {
+    if let path = ProcessInfo.processInfo.environment["HOSTAPP_BIN"], !path.isEmpty { return URL(fileURLWithPath: path) }
+    let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hostapp")
+    if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
+    return URL(fileURLWithPath: Repository.root + "/.build/debug/hostapp")
+}
+
+/// Runs the built `hostapp` with `arguments` to completion.
+public func runHostapp(_ arguments: [String], environment: [String: String] = [:], input: [UInt8] = []) async throws -> ProcessResult {
+    try await runProcess(hostappBinary, arguments, input: input, environment: environment)
 }
