@@ -13,6 +13,22 @@ enum ConnectionRunner {
         }
     }
 
+    /// Serves one wrapped channel until its input ends, then closes it.
+    static func serve(
+        _ connection: NIOAsyncChannel<LineEvent, ByteBuffer>,
+        output: ControlOutput,
+        configuration: ControlTransportConfiguration,
+        handler: any ControlLineHandler,
+        logger: Logger
+    ) async throws {
+        let channel = connection.channel
+        try await connection.executeThenClose { inbound, _ in
+            await run(events: inbound, output: output, configuration: configuration, handler: handler, logger: logger) { buffer in
+                try await channel.writeAndFlush(buffer)
+            }
+        }
+    }
+
     static func run<Events: AsyncSequence>(
         events: Events,
         output: ControlOutput,

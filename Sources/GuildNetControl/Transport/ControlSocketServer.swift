@@ -108,17 +108,8 @@ public struct ControlSocketServer: Sendable {
         let handler = self.handler
         await withTaskCancellationHandler {
             do {
-                try await connection.executeThenClose { inbound, _ in
-                    await ConnectionRunner.run(
-                        events: inbound,
-                        output: output,
-                        configuration: configuration,
-                        handler: handler,
-                        logger: logger
-                    ) { buffer in
-                        try await channel.writeAndFlush(buffer)
-                    }
-                }
+                try await ConnectionRunner.serve(
+                    connection, output: output, configuration: configuration, handler: handler, logger: logger)
             } catch {
                 logger.debug("control connection closed with error", metadata: ["error": "\(error)"])
             }

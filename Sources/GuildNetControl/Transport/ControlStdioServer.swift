@@ -97,17 +97,8 @@ public struct ControlStdioServer: Sendable {
         let configuration = self.configuration
         let handler = self.handler
         try await withTaskCancellationHandler {
-            try await connection.executeThenClose { inbound, _ in
-                await ConnectionRunner.run(
-                    events: inbound,
-                    output: output,
-                    configuration: configuration,
-                    handler: handler,
-                    logger: logger
-                ) { buffer in
-                    try await channel.writeAndFlush(buffer)
-                }
-            }
+            try await ConnectionRunner.serve(
+                connection, output: output, configuration: configuration, handler: handler, logger: logger)
         } onCancel: {
             channel.close(promise: nil)
         }
