@@ -156,3 +156,23 @@ struct DaemonEndToEndTests {
         #expect(mode == 0o600)
     }
 }
+
+@Suite("migration against a live daemon")
+struct MigrationLiveDaemonTests {
+    @Test("migrate-db --commit and rollback-db refuse while a daemon serves the state directory")
+    func refusesLiveDaemon() async throws {
+        let dir = TemporaryDirectory("ml")
+        defer { dir.remove() }
+        let daemon = try HostappProcess(stateDirectory: dir.path)
+        defer { daemon.terminate() }
+        _ = try await daemon.waitUntilReady()
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        let migrate = try await runHostapp(["migrate-db", "--state-dir", dir.path, "--all", "--commit"])
+        #expect(migrate.exitCode != 0)
+        #expect(migrate.output.contains("state_dir_locked") || migrate.output.contains("daemon"), "\(migrate.output)")
+        let rollback = try await runHostapp(["rollback-db", "--state-dir", dir.path, "--backup", dir.appending("none")])
+        #expect(rollback.exitCode != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == before)
+        #expect(try await daemon.request(["op": "host.status"])["ok"] == true)
+    }
+}
