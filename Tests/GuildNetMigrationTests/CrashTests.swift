@@ -47,8 +47,12 @@ struct CrashTests {
             // 7 store records (cluster, 2 services, job, log, audit, ts_client_auth) + 40 bulk keys.
             let expectedRows = 47
             #expect(actual.count == expectedRows, "no loss, no duplicates")
-            #expect(FileManager.default.contents(atPath: directory + "/kubeconfig") == FileManager.default.contents(atPath: try clusterDirectory(reference, name) + "/kubeconfig"))
-            #expect(FileManager.default.contents(atPath: directory + "/settings.json") == FileManager.default.contents(atPath: try clusterDirectory(reference, name) + "/settings.json"))
+            let referenceDirectory = try clusterDirectory(reference, name)
+            for file in ["kubeconfig", "settings.json"] {
+                let actualBytes: Data? = FileManager.default.contents(atPath: directory + "/" + file)
+                let expectedBytes: Data? = FileManager.default.contents(atPath: referenceDirectory + "/" + file)
+                #expect(actualBytes == expectedBytes, "\(file) of \(name)")
+            }
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".migrating") || $0.hasSuffix(".tmp") }
             #expect(leftovers.isEmpty, "\(leftovers)")
         }

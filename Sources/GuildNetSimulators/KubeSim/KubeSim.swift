@@ -5,6 +5,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 
 /// How KubeSim is configured.
 public struct KubeSimOptions: Sendable {
@@ -166,21 +167,22 @@ public actor KubeSim {
         let stopSignal = self.stopSignal
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
+                let services = ServiceGroup(configuration: .init(services: [app], logger: options.logger))
+                group.addTask { try await services.run() }
                 group.addTask {
                     // Ends on stop() or when the group is cancelled; either way drop every connection
-                    // (open watches would otherwise hold the server's graceful shutdown).
+                    // (open watches would otherwise hold the server's graceful shutdown), then shut down.
                     for await _ in stopSignal { break }
                     _ = await shared.store.cutAllWatches()
                     await shared.faults.release()
                     shared.connections.closeAll()
+                    await services.triggerGracefulShutdown()
                 }
+                // Both tasks end on stop(): the server after its graceful shutdown. Should the
+                // server end first (it failed), release the other task.
                 try await group.next()
-                group.cancelAll()
-                shared.connections.closeAll()
-                while !group.isEmpty {
-                    do { try await group.next() } catch is CancellationError {}
-                }
+                stopContinuation.finish()
+                try await group.waitForAll()
             }
         } catch {
             fail(error)
