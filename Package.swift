@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -51,6 +52,12 @@ let package = Package(
         .target(
             name: "GuildNetLegacy",
             dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // Kubernetes per cluster: kubeconfig loading and resolution (client and informers follow).
+        .target(
+            name: "GuildNetKube",
+            dependencies: ["GuildNetCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         // Layered settings: CLI/env > cluster settings.json > host config > defaults.
@@ -154,6 +161,7 @@ let package = Package(
         ),
         .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "GuildNetKubeTests", dependencies: ["GuildNetKube", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GuildNetLegacyTests",
             dependencies: ["GuildNetLegacy", "GuildNetRuntime", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],

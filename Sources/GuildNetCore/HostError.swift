@@ -35,6 +35,7 @@ extension ErrorCode {
     public static let settingsIO: ErrorCode = "settings_io"
     public static let configInvalid: ErrorCode = "config_invalid"
     public static let kubeconfigInvalid: ErrorCode = "kubeconfig_invalid"
+    public static let credentialPluginFailed: ErrorCode = "credential_plugin_failed"
     // Host
     public static let stateDirLocked: ErrorCode = "state_dir_locked"
     public static let io: ErrorCode = "io_error"
@@ -59,7 +60,8 @@ public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The default classification of a code; individual errors may override it.
     public static func defaultTransience(of code: ErrorCode) -> Bool {
         switch code {
-        case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed:
+        case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed,
+            .credentialPluginFailed:
             return true
         default:
             return false
