@@ -62,3 +62,9 @@ install_if_missing microsocks microsocks
 install_if_missing sqlite3 sqlite3
 
 echo "test tools ready: $tools_bin/promtool, $(command -v microsocks), $(command -v sqlite3)"
+
+# kubectl referees KubeSim; the machine image ships it at /usr/bin/kubectl (a version dispatcher).
+if [ ! -x /usr/bin/kubectl ]; then
+    echo "error: /usr/bin/kubectl is missing; the KubeSim referee tests need the real kubectl" >&2
+    exit 1
+fi

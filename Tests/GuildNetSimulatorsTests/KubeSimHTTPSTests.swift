@@ -8,7 +8,6 @@ import TestSupport
 /// `kubectl get --raw` so the client is the real one.
 @Suite("KubeSim over HTTPS", .serialized)
 struct KubeSimHTTPSTests {
-    static var kubectlAvailable: Bool { FileManager.default.isExecutableFile(atPath: Kubectl.executable) }
 
     static func options(pods: Int = 0, bookmarkInterval: Duration = .seconds(5)) -> KubeSimOptions {
         var options = KubeSimOptions()
@@ -22,7 +21,7 @@ struct KubeSimHTTPSTests {
         try text.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try JSONParser.parse(String($0)) }
     }
 
-    @Test("list paging with limit and continue", .enabled(if: kubectlAvailable))
+    @Test("list paging with limit and continue")
     func paging() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 5)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -41,7 +40,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("watch replays from a resourceVersion, with bookmarks, and ends after timeoutSeconds", .enabled(if: kubectlAvailable))
+    @Test("watch replays from a resourceVersion, with bookmarks, and ends after timeoutSeconds")
     func watchReplayAndBookmarks() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1, bookmarkInterval: .milliseconds(200))) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -63,7 +62,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("a watch from a compacted resourceVersion gets one ERROR 410 Expired event", .enabled(if: kubectlAvailable))
+    @Test("a watch from a compacted resourceVersion gets one ERROR 410 Expired event")
     func watchExpired() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 2)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -80,7 +79,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("429 with Retry-After is retried by kubectl; 500 is reported", .enabled(if: kubectlAvailable))
+    @Test("429 with Retry-After is retried by kubectl; 500 is reported")
     func injectedFailures() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -102,7 +101,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("stalled replies wait until released", .enabled(if: kubectlAvailable))
+    @Test("stalled replies wait until released")
     func stall() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -119,7 +118,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("cutting watch streams and restart drop open watches", .enabled(if: kubectlAvailable))
+    @Test("cutting watch streams and restart drop open watches")
     func cutAndRestart() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -144,7 +143,7 @@ struct KubeSimHTTPSTests {
         }
     }
 
-    @Test("slow drip delays each watch event", .enabled(if: kubectlAvailable))
+    @Test("slow drip delays each watch event")
     func drip() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 3)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -161,9 +160,8 @@ struct KubeSimHTTPSTests {
     static var hostappBinary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hostapp").path
     }
-    static var hostappAvailable: Bool { kubectlAvailable && FileManager.default.isExecutableFile(atPath: hostappBinary) }
 
-    @Test("hostapp sim kube writes a 0600 kubeconfig, prints its address and serves kubectl", .enabled(if: hostappAvailable))
+    @Test("hostapp sim kube writes a 0600 kubeconfig, prints its address and serves kubectl")
     func simCommand() async throws {
         let dir = TemporaryDirectory("kubesim")
         defer { dir.remove() }

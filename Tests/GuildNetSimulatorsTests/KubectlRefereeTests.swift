@@ -7,7 +7,6 @@ import TestSupport
 /// The real kubectl (v1.32 via the /usr/bin/kubectl dispatcher) referees KubeSim.
 @Suite("kubectl referee", .serialized)
 struct KubectlRefereeTests {
-    static var kubectlAvailable: Bool { FileManager.default.isExecutableFile(atPath: Kubectl.executable) }
 
     static func options(pods: Int = 0) -> KubeSimOptions {
         var options = KubeSimOptions()
@@ -15,7 +14,7 @@ struct KubectlRefereeTests {
         return options
     }
 
-    @Test("kubectl get --raw /version reports v1.32.4", .enabled(if: kubectlAvailable))
+    @Test("kubectl get --raw /version reports v1.32.4")
     func rawVersion() async throws {
         try await KubeSim.withRunning(options: Self.options()) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -28,7 +27,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("kubectl get pods -A lists the seeded pods", .enabled(if: kubectlAvailable))
+    @Test("kubectl get pods -A lists the seeded pods")
     func getPodsAllNamespaces() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 3)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -41,7 +40,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("kubectl api-resources lists pods", .enabled(if: kubectlAvailable))
+    @Test("kubectl api-resources lists pods")
     func apiResources() async throws {
         try await KubeSim.withRunning(options: Self.options()) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -55,7 +54,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("a wrong token is refused: exit 1, Unauthorized", .enabled(if: kubectlAvailable))
+    @Test("a wrong token is refused: exit 1, Unauthorized")
     func wrongTokenRefused() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint, user: .wrongToken)
@@ -71,7 +70,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("a forbidden token gets 403 Forbidden", .enabled(if: kubectlAvailable))
+    @Test("a forbidden token gets 403 Forbidden")
     func forbiddenToken() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint, user: .forbiddenToken)
@@ -82,7 +81,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("client-certificate auth works; an untrusted certificate is refused", .enabled(if: kubectlAvailable))
+    @Test("client-certificate auth works; an untrusted certificate is refused")
     func clientCertificate() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 2)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint, user: .clientCertificate)
@@ -106,7 +105,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("kubectl get pods -w sees a pod created afterwards", .enabled(if: kubectlAvailable))
+    @Test("kubectl get pods -w sees a pod created afterwards")
     func watchSeesNewPod() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
@@ -121,7 +120,7 @@ struct KubectlRefereeTests {
         }
     }
 
-    @Test("kubectl apply creates, apply again patches, delete removes", .enabled(if: kubectlAvailable))
+    @Test("kubectl apply creates, apply again patches, delete removes")
     func applyAndDelete() async throws {
         try await KubeSim.withRunning(options: Self.options()) { sim, endpoint in
             let kubectl = try Kubectl(sim: sim, endpoint: endpoint)
