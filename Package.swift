@@ -81,7 +81,7 @@ let package = Package(
         // The supervision tree: HostActor (root) and ClusterActor (one per cluster) with their children.
         .target(
             name: "GuildNetRuntime",
-            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy"],
+            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy", "GuildNetKube"],
             swiftSettings: swiftSettings
         ),
         // JSON-lines control protocol: codec, op dispatch, Unix-socket and stdin transports, client.

@@ -1,5 +1,6 @@
 import Foundation
 import GuildNetCore
+import GuildNetKube
 import GuildNetLegacy
 
 /// Filesystem work around a cluster's directory: identity record, kubeconfig copy, purge.
@@ -10,10 +11,26 @@ enum ClusterFiles {
         var context: String?
     }
 
+    /// Resolves `context` of the kubeconfig at `path` (a file, or a `:`-separated list merged as
+    /// kubectl does) into a self-contained kubeconfig holding only that context.
+    /// - Throws: `kubeconfig_invalid` naming the file or field; never quoting credentials.
+    static func resolvedKubeconfig(path: String, context: String?) throws(HostError) -> String {
+        do {
+            let document = path.contains(":") ? try KubeconfigLoader.load(list: path) : try KubeconfigLoader.load(path: path)
+            let resolved = try KubeClusterConfig.resolve(document, context: context)
+            return try KubeconfigLoader.renderYAML(resolved.renderedDocument())
+        } catch {
+            throw HostError.wrapping(error, as: .kubeconfigInvalid)
+        }
+    }
+
     /// Creates `clusters/<id>/` (0700), checks the identity record against the name (so two names
-    /// never share a directory, even across restarts), and copies the kubeconfig (0600).
+    /// never share a directory, even across restarts), and writes the resolved kubeconfig (0600).
+    /// A broken kubeconfig is refused before anything is written.
     static func prepare(paths: ClusterPaths, cluster: ClusterID, kubeconfig: String?, context: String?) throws(HostError) {
         let fm = FileManager.default
+        var resolved: String?
+        if let kubeconfig { resolved = try resolvedKubeconfig(path: kubeconfig, context: context) }
         do {
             try fm.createDirectory(atPath: paths.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -29,11 +46,8 @@ enum ClusterFiles {
                     "directory \(paths.directory) belongs to cluster \(String(reflecting: identity.name)), not \(String(reflecting: cluster.name))")
             }
         }
-        if let kubeconfig {
-            guard let contents = fm.contents(atPath: kubeconfig) else {
-                throw HostError(.kubeconfigInvalid, "kubeconfig \(kubeconfig) cannot be read")
-            }
-            try writeAtomically(contents, to: paths.kubeconfig, mode: 0o600)
+        if let resolved {
+            try writeAtomically(Data(resolved.utf8), to: paths.kubeconfig, mode: 0o600)
         }
         let identity = Identity(name: cluster.name, key: cluster.key, context: context)
         let encoder = JSONEncoder()
@@ -44,12 +58,9 @@ enum ClusterFiles {
         try writeAtomically(data, to: paths.identity, mode: 0o600)
     }
 
-    /// Legacy layout: the kubeconfig goes into `credentials` as `cl:<id>:kubeconfig`, as the Go app kept it.
-    static func storeLegacyKubeconfig(from path: String, cluster: ClusterID, database: LegacyDatabase) throws {
-        guard let contents = FileManager.default.contents(atPath: path) else {
-            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) cannot be read")
-        }
-        try database.storeKubeconfig(String(decoding: contents, as: UTF8.self), cluster: cluster.key)
+    /// Legacy layout: the resolved kubeconfig goes into `credentials` as `cl:<id>:kubeconfig`, as the Go app kept it.
+    static func storeLegacyKubeconfig(from path: String, context: String?, cluster: ClusterID, database: LegacyDatabase) throws {
+        try database.storeKubeconfig(try resolvedKubeconfig(path: path, context: context), cluster: cluster.key)
     }
 
     /// Deletes the cluster's directory (after teardown, when the operator asked for `purge`).

@@ -128,7 +128,7 @@ public actor HostActor {
             try ClusterFiles.prepare(paths: paths, cluster: id, kubeconfig: request.kubeconfig, context: request.context)
         case .legacyGlobal(let database):
             if let kubeconfig = request.kubeconfig {
-                try ClusterFiles.storeLegacyKubeconfig(from: kubeconfig, cluster: id, database: database)
+                try ClusterFiles.storeLegacyKubeconfig(from: kubeconfig, context: request.context, cluster: id, database: database)
             }
         }
         let cluster = ClusterActor(

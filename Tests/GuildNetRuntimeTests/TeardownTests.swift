@@ -105,23 +105,56 @@ func runSQLite(_ path: String, _ script: String) async throws -> ProcessResult {
 
 @Suite("Cluster files")
 struct ClusterFilesTests {
-    @Test("register copies the kubeconfig (0600) and records the cluster's identity")
+    @Test("register writes the resolved context's kubeconfig (0600, self-contained) and records the identity")
     func kubeconfigCopy() async throws {
         let dir = TemporaryDirectory("kc")
         defer { dir.remove() }
         let source = dir.appending("source-kubeconfig")
-        let contents = "apiVersion: v1\nkind: Config\nclusters: []\n"
-        try contents.write(toFile: source, atomically: true, encoding: .utf8)
+        try "CA-PEM".write(toFile: dir.appending("ca.pem"), atomically: true, encoding: .utf8)
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: other
+            clusters:
+            - name: eu
+              cluster: {server: "https://eu.example:6443", certificate-authority: ca.pem}
+            - name: us
+              cluster: {server: "https://us.example:6443"}
+            users:
+            - name: ops
+              user: {token: tok-123}
+            contexts:
+            - name: prod-eu
+              context: {cluster: eu, user: ops, namespace: apps}
+            - name: other
+              context: {cluster: us, user: ops}
+            """.write(toFile: source, atomically: true, encoding: .utf8)
         try await withRunningHost(stateDirectory: dir.appending("state")) { host in
             _ = try await host.register(RegisterRequest(name: "Prod EU", kubeconfig: source, context: "prod-eu"))
             let cluster = try await host.cluster(named: "Prod EU")
-            #expect(try String(contentsOfFile: cluster.paths.kubeconfig, encoding: .utf8) == contents)
+            let written = try String(contentsOfFile: cluster.paths.kubeconfig, encoding: .utf8)
+            #expect(written.contains("https://eu.example:6443"))
+            #expect(!written.contains("us.example"))
+            #expect(!written.contains("ca.pem"))
+            #expect(written.contains("certificate-authority-data"))
             let mode = try FileManager.default.attributesOfItem(atPath: cluster.paths.kubeconfig)[.posixPermissions] as? Int
             #expect(mode == 0o600)
             let identity = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: cluster.paths.identity))))
             #expect(identity["name"] == "Prod EU")
             #expect(identity["key"] == .string(cluster.id.key))
             #expect(identity["context"] == "prod-eu")
+
+            // A broken kubeconfig is refused with the field named, and nothing is created for it.
+            try "clusters: []\nusers: []\ncontexts: []\n".write(toFile: dir.appending("broken"), atomically: true, encoding: .utf8)
+            do {
+                _ = try await host.register(RegisterRequest(name: "broken", kubeconfig: dir.appending("broken"), context: "x"))
+                Issue.record("a broken kubeconfig was accepted")
+            } catch let error as HostError {
+                #expect(error.code == .kubeconfigInvalid)
+                #expect(error.message.contains("contexts"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.appending("state/clusters/broken")))
+            #expect(await host.list().map(\.id.name) == ["Prod EU"])
         }
     }
 
