@@ -45,14 +45,14 @@ struct DaemonEndToEndTests {
         defer { dir.remove() }
         let daemon = try HostappProcess(stateDirectory: dir.path, extra: ["--metrics-addr", "127.0.0.1:0"])
         defer { daemon.terminate() }
-        _ = try await daemon.waitUntilReady()
+        let ready = try await daemon.waitUntilReady()
+        // The daemon's own listeners; /proc/net/unix can momentarily omit an entry under load, so
+        // listeners are checked as "nothing beyond these", which is what a leak would break.
+        let ownListeners: Set<String> = ["unix:\(daemon.socketPath)", "tcp:\(ready["metrics_port"]?.stringValue ?? "")"]
         let client = try await daemon.client()
         _ = try await client.request("{\"id\":\"warm\",\"op\":\"host.status\"}", id: "warm")
-        try await eventually("control socket and metrics listeners") {
-            ProcessResources.listeningSockets(pid: daemon.pid).count == 2
-        }
         let baselineFDs = ProcessResources.openFileCount(pid: daemon.pid)
-        let baselineListeners = ProcessResources.listeningSockets(pid: daemon.pid)
+        #expect(Set(ProcessResources.listeningSockets(pid: daemon.pid)).isSubset(of: ownListeners))
         for index in 0..<50 {
             let reply = try JSONParser.parse(try await client.request(
                 "{\"id\":\"r\(index)\",\"op\":\"cluster.register\",\"cluster\":\"leak-\(index)\"}", id: "r\(index)"))
@@ -66,7 +66,7 @@ struct DaemonEndToEndTests {
             #expect(reply["ok"] == true)
         }
         #expect(ProcessResources.openFileCount(pid: daemon.pid) == baselineFDs)
-        #expect(ProcessResources.listeningSockets(pid: daemon.pid) == baselineListeners)
+        #expect(Set(ProcessResources.listeningSockets(pid: daemon.pid)).isSubset(of: ownListeners))
         #expect(ProcessResources.openFiles(under: dir.path + "/clusters", pid: daemon.pid).isEmpty)
         let status = try JSONParser.parse(try await client.request("{\"id\":\"s\",\"op\":\"host.status\"}", id: "s"))
         #expect(status["result"]?["resources"] == ["cluster_actors": 0, "open_databases": 0, "supervised_tasks": 0])
