@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "hostapp", targets: ["hostapp"]),
         .executable(name: "hostapp-bench", targets: ["RuntimeBench"]),
         .executable(name: "hostapp-migration-bench", targets: ["MigrationBench"]),
+        .executable(name: "hostapp-kube-bench", targets: ["KubeBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
     ],
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
     ],
     targets: [
         // Core vocabulary shared by every subsystem: ClusterID, the child-service protocol,
@@ -54,10 +56,31 @@ let package = Package(
             dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        // Kubernetes per cluster: kubeconfig loading and resolution (client and informers follow).
+        // Kubernetes per cluster: kubeconfig loading and resolution, the API client, informers.
         .target(
             name: "GuildNetKube",
-            dependencies: ["GuildNetCore", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "GuildNetCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // RethinkDB per cluster: V1_0 wire client with SCRAM-SHA-256, ReQL builder, connector pool, changefeeds.
+        .target(
+            name: "GuildNetRethink",
+            dependencies: [
+                "GuildNetCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Layered settings: CLI/env > cluster settings.json > host config > defaults.
@@ -81,7 +104,10 @@ let package = Package(
         // The supervision tree: HostActor (root) and ClusterActor (one per cluster) with their children.
         .target(
             name: "GuildNetRuntime",
-            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy", "GuildNetKube"],
+            dependencies: [
+                "GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy", "GuildNetKube",
+                "GuildNetRethink",
+            ],
             swiftSettings: swiftSettings
         ),
         // JSON-lines control protocol: codec, op dispatch, Unix-socket and stdin transports, client.
@@ -126,11 +152,13 @@ let package = Package(
         .target(
             name: "GuildNetSimulators",
             dependencies: [
-                "GuildNetCore",
+                "GuildNetCore", "GuildNetRethink",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -143,6 +171,12 @@ let package = Package(
             name: "MigrationBench",
             dependencies: ["GuildNetMigration", "GuildNetCore"],
             path: "StressTests/MigrationBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "KubeBench",
+            dependencies: ["GuildNetKube", "GuildNetSimulators", "GuildNetCore", .product(name: "Logging", package: "swift-log")],
+            path: "StressTests/KubeBench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -161,7 +195,16 @@ let package = Package(
         ),
         .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "GuildNetKubeTests", dependencies: ["GuildNetKube", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetKubeTests",
+            dependencies: ["GuildNetKube", "GuildNetSimulators", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GuildNetRethinkTests",
+            dependencies: ["GuildNetRethink", "GuildNetSimulators", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GuildNetLegacyTests",
             dependencies: ["GuildNetLegacy", "GuildNetRuntime", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],

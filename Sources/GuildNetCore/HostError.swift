@@ -36,6 +36,31 @@ extension ErrorCode {
     public static let configInvalid: ErrorCode = "config_invalid"
     public static let kubeconfigInvalid: ErrorCode = "kubeconfig_invalid"
     public static let credentialPluginFailed: ErrorCode = "credential_plugin_failed"
+    // Kubernetes API (one code per Status reason class; see GuildNetKube/Client/KubeAPIError.swift)
+    public static let k8sNotFound: ErrorCode = "k8s_not_found"
+    public static let k8sUnauthorized: ErrorCode = "k8s_unauthorized"
+    public static let k8sForbidden: ErrorCode = "k8s_forbidden"
+    public static let k8sConflict: ErrorCode = "k8s_conflict"
+    public static let k8sAlreadyExists: ErrorCode = "k8s_already_exists"
+    public static let k8sInvalid: ErrorCode = "k8s_invalid"
+    public static let k8sExpired: ErrorCode = "k8s_expired"
+    public static let k8sTooManyRequests: ErrorCode = "k8s_too_many_requests"
+    public static let k8sServerTimeout: ErrorCode = "k8s_server_timeout"
+    public static let k8sServerError: ErrorCode = "k8s_server_error"
+    public static let k8sTransport: ErrorCode = "k8s_transport"
+    public static let k8sBadResponse: ErrorCode = "k8s_bad_response"
+    public static let k8sUnavailable: ErrorCode = "k8s_unavailable"
+    public static let subscriptionNotFound: ErrorCode = "subscription_not_found"
+    public static let subscriptionLimit: ErrorCode = "subscription_limit"
+    // RethinkDB (see GuildNetRethink/RethinkError.swift)
+    public static let rethinkUnreachable: ErrorCode = "rethink_unreachable"
+    public static let rethinkAuthFailed: ErrorCode = "rethink_auth_failed"
+    public static let rethinkSchemaMissing: ErrorCode = "rethink_schema_missing"
+    public static let rethinkQueryError: ErrorCode = "rethink_query_error"
+    public static let rethinkConnectionLost: ErrorCode = "rethink_connection_lost"
+    public static let rethinkProtocolError: ErrorCode = "rethink_protocol_error"
+    public static let rethinkNotConfigured: ErrorCode = "rethink_not_configured"
+    public static let rethinkFeedLimit: ErrorCode = "rethink_feed_limit"
     // Host
     public static let stateDirLocked: ErrorCode = "state_dir_locked"
     public static let io: ErrorCode = "io_error"
@@ -61,7 +86,8 @@ public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func defaultTransience(of code: ErrorCode) -> Bool {
         switch code {
         case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed,
-            .credentialPluginFailed:
+            .credentialPluginFailed, .k8sConflict, .k8sExpired, .k8sTooManyRequests, .k8sServerTimeout, .k8sServerError,
+            .k8sTransport, .k8sUnavailable, .rethinkUnreachable, .rethinkConnectionLost, .rethinkFeedLimit:
             return true
         default:
             return false

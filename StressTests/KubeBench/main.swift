@@ -1,0 +1,2 @@
+// Placeholder: the Kubernetes client/informer benchmark (issue 3) is written here.
+print("{}")
