@@ -68,3 +68,10 @@ if [ ! -x /usr/bin/kubectl ]; then
     echo "error: /usr/bin/kubectl is missing; the KubeSim referee tests need the real kubectl" >&2
     exit 1
 fi
+
+# The official Python RethinkDB driver referees RethinkSim.
+if ! python3 -c 'import rethinkdb' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'rethinkdb==2.4.10.post1'
+fi
+python3 -c 'import rethinkdb' || { echo "error: the Python rethinkdb driver is not importable" >&2; exit 1; }
+echo "rethinkdb driver ready: $(python3 -c 'import rethinkdb, os; print(os.path.dirname(rethinkdb.__file__))')"

@@ -22,7 +22,7 @@ public struct ControlDispatcher: ControlLineHandler {
     public var opNames: [String] { ops.keys.sorted() }
 
     public func handle(line: [UInt8], output: ControlOutput) async {
-        let (reply, after) = await respond(to: line)
+        let (reply, after) = await respond(to: line, output: output)
         await output.send(reply)
         after?()
     }
@@ -35,7 +35,8 @@ public struct ControlDispatcher: ControlLineHandler {
     public func connectionClosed(_ output: ControlOutput) async {}
 
     /// The reply line for one request line, plus an action to run once the reply is sent.
-    public func respond(to line: [UInt8]) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
+    /// Streaming ops need `output` (the connection their events go to); without it they fail.
+    public func respond(to line: [UInt8], output: ControlOutput? = nil) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
         let request: ControlRequest
         switch ControlRequest.parse(line) {
         case .success(let parsed):
@@ -49,8 +50,13 @@ public struct ControlDispatcher: ControlLineHandler {
         }
         do {
             try request.params.allowOnly(op.fields)
+            var context = self.context
+            context.output = output
+            context.afterReply = AfterReply()
             let result = try await op.run(request.params, context)
-            return (ControlReply.success(id: request.id, result: result), op.name == "host.shutdown" ? context.requestShutdown : nil)
+            let after = context.afterReply
+            let shutdown = op.name == "host.shutdown" ? context.requestShutdown : nil
+            return (ControlReply.success(id: request.id, result: result), { after?.run(); shutdown?() })
         } catch {
             let error = HostError.wrapping(error)
             if error.code == .internalError {
@@ -66,6 +72,22 @@ struct OpContext: Sendable {
     let host: HostActor
     let logger: Logger
     let requestShutdown: @Sendable () -> Void
+    /// The connection the request came from (`nil` when a request is answered without one).
+    var output: ControlOutput?
+    /// Actions to run once this request's reply is queued (starting subscription pumps).
+    var afterReply: AfterReply?
+
+    init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
+        self.host = host
+        self.logger = logger
+        self.requestShutdown = requestShutdown
+    }
+
+    /// The connection's subscriptions; streaming ops need a connection.
+    func streams() throws -> ConnectionStreams {
+        guard let output else { throw HostError(.invalidRequest, "this op streams events and needs a connection") }
+        return output.streams
+    }
 
     /// The cluster a request names. A request that arrives while its cluster is still starting
     /// (e.g. pipelined right after `cluster.register`) waits until it is ready or degraded.
@@ -92,5 +114,18 @@ struct ControlOp: Sendable {
         self.name = name
         self.fields = fields
         self.run = run
+    }
+}
+
+/// Actions collected while an op runs, run once its reply has been queued.
+final class AfterReply: Sendable {
+    private let actions = LockedValue<[@Sendable () -> Void]>([])
+
+    func append(_ action: @escaping @Sendable () -> Void) {
+        actions.withLock { $0.append(action) }
+    }
+
+    func run() {
+        for action in actions.withLock({ $0 }) { action() }
     }
 }

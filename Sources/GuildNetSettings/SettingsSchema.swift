@@ -103,6 +103,17 @@ public enum SettingsSchema {
         "rethinkdb.namespace": Entry(
             type: .string, defaultValue: nil, summary: "Namespace of the RethinkDB service (defaults to `namespace`)."),
         "rethinkdb.port": Entry(type: .integer(portRange), defaultValue: 28015, summary: "RethinkDB driver port."),
+        "rethinkdb.pool_size": Entry(
+            type: .integer(1...64), defaultValue: 4, summary: "Most connections the cluster's RethinkDB connector opens."),
+        "rethinkdb.max_feeds": Entry(
+            type: .integer(1...1024), defaultValue: 32, summary: "Most concurrent changefeeds of the cluster."),
+        "rethinkdb.connect_timeout_seconds": Entry(
+            type: .integer(1...300), defaultValue: 5, summary: "Connect and handshake timeout of one RethinkDB connection."),
+        // Kubernetes client.
+        "kube.qps": Entry(type: .integer(1...100_000), defaultValue: 50, summary: "Sustained Kubernetes API requests per second."),
+        "kube.burst": Entry(type: .integer(1...100_000), defaultValue: 100, summary: "Kubernetes API request burst above kube.qps."),
+        "kube.request_timeout_seconds": Entry(
+            type: .integer(1...3600), defaultValue: 30, summary: "Timeout of one Kubernetes API request (not of watches)."),
     ]
 
     /// The `default` layer: every known key that has a default.

@@ -43,6 +43,9 @@ enum ConnectionRunner {
             group.addTask {
                 await runWriter(queue: queue, logger: logger, write: write)
             }
+            group.addTask {
+                await output.streams.runPumps(output: output)
+            }
             await withTaskGroup(of: Void.self) { handlers in
                 var inFlight = 0
                 do {
@@ -68,6 +71,7 @@ enum ConnectionRunner {
                 await handlers.waitForAll()
             }
             await handler.connectionClosed(output)
+            output.streams.close()
             queue.finish()
             await group.waitForAll()
         }

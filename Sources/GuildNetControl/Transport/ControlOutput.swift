@@ -8,10 +8,13 @@ public struct ControlOutput: Sendable {
     /// Unique within the process (socket and stdio connections share one counter).
     public let connectionID: UInt64
     let queue: OutputQueue
+    /// The connection's subscriptions; their pumps run in the connection's task group.
+    let streams: ConnectionStreams
 
     init(connectionID: UInt64, queue: OutputQueue) {
         self.connectionID = connectionID
         self.queue = queue
+        self.streams = ConnectionStreams(connectionID: connectionID)
     }
 
     /// Queues one line (no trailing newline) for writing; suspends when the connection's write buffer
