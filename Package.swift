@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "hostapp-bench", targets: ["RuntimeBench"]),
         .executable(name: "hostapp-migration-bench", targets: ["MigrationBench"]),
         .executable(name: "hostapp-kube-bench", targets: ["KubeBench"]),
+        .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
     ],
@@ -114,7 +115,7 @@ let package = Package(
         .target(
             name: "GuildNetControl",
             dependencies: [
-                "GuildNetCore", "GuildNetRuntime", "GuildNetSettings",
+                "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetKube", "GuildNetRethink",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -173,6 +174,21 @@ let package = Package(
             path: "StressTests/MigrationBench",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "BenchSupport",
+            dependencies: ["GuildNetCore"],
+            path: "StressTests/BenchSupport",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RethinkBench",
+            dependencies: [
+                "BenchSupport", "GuildNetControl", "GuildNetRuntime", "GuildNetRethink", "GuildNetSimulators", "GuildNetCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "StressTests/RethinkBench",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "KubeBench",
             dependencies: ["GuildNetKube", "GuildNetSimulators", "GuildNetCore", .product(name: "Logging", package: "swift-log")],
@@ -181,7 +197,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "RuntimeBench",
-            dependencies: ["GuildNetControl", "GuildNetCore"],
+            dependencies: ["BenchSupport", "GuildNetControl", "GuildNetCore"],
             path: "StressTests/RuntimeBench",
             swiftSettings: swiftSettings
         ),
@@ -223,7 +239,7 @@ let package = Package(
         .testTarget(name: "GuildNetRuntimeTests", dependencies: ["GuildNetRuntime", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GuildNetControlTests",
-            dependencies: ["GuildNetControl", "GuildNetDaemon", "TestSupport"],
+            dependencies: ["GuildNetControl", "GuildNetDaemon", "GuildNetSimulators", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -12,7 +12,7 @@ public struct ControlDispatcher: ControlLineHandler {
     public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
         var table: [String: ControlOp] = [:]
-        for op in HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all {
+        for op in HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all {
             table[op.name] = op
         }
         self.ops = table

@@ -87,6 +87,27 @@ public final class LegacyDatabase: Sendable {
         }
     }
 
+    /// The kubeconfig the Go app stored for `cluster` (`credentials` / `cl:<id>:kubeconfig`), or nil.
+    public func kubeconfig(cluster: String) throws -> String? {
+        let stored: [UInt8]?
+        do {
+            stored = try valueSync(LegacyLocation(collection: "credentials", key: "cl:\(cluster):kubeconfig"))
+        } catch {
+            throw HostError(.dbError, "cannot read the kubeconfig of \(cluster) from the legacy DB: \(error)")
+        }
+        guard let stored else { return nil }
+        switch try? JSONParser.parse(stored) {
+        case .string(let text)?:
+            return text
+        case .object?:
+            throw HostError(
+                .kubeconfigInvalid,
+                "the kubeconfig of \(cluster) in the legacy DB is encrypted; migrate it with GUILDNET_MASTER_KEY (hostapp migrate-db) or register the cluster again with a kubeconfig")
+        default:
+            return String(decoding: stored, as: UTF8.self)
+        }
+    }
+
     /// A value column as bytes whether it was stored as BLOB or TEXT.
     static func bytes(_ value: DatabaseValue) -> [UInt8] {
         switch value.storage {

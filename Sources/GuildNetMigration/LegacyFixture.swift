@@ -42,9 +42,28 @@ public struct LegacyFixture: Sendable {
         ("jobs", "ghost-job", #"{"cluster_id":"no-such-cluster"}"#),
     ]
 
-    /// The plain kubeconfig text of `cluster`.
+    /// The plain kubeconfig text of `cluster`: one context with a token user (the API server is fictitious).
     public static func kubeconfig(_ cluster: String) -> String {
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: \(cluster)\n  cluster:\n    server: https://\(cluster).example:6443\n"
+        let host = String(cluster.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
+        return """
+        apiVersion: v1
+        kind: Config
+        current-context: "\(cluster)"
+        clusters:
+        - name: "\(cluster)"
+          cluster:
+            server: https://\(host).example:6443
+        users:
+        - name: "\(cluster)-user"
+          user:
+            token: "fixture-token-\(host)"
+        contexts:
+        - name: "\(cluster)"
+          context:
+            cluster: "\(cluster)"
+            user: "\(cluster)-user"
+
+        """
     }
 
     public static func tsClientAuth(_ cluster: String) -> String { "tskey-client-\(cluster)" }

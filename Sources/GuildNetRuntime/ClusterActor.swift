@@ -13,7 +13,9 @@ import Logging
 ///  ├─ metrics   ClusterMetrics   series labelled cluster_id (started first, removed last)
 ///  ├─ store     ClusterStore     <state-dir>/clusters/<id>/local.db
 ///  ├─ settings  ClusterSettings  <state-dir>/clusters/<id>/settings.json + host layers
-///  └─ …         later subsystems (kube, forwards, routes, rethink) join here
+///  ├─ kube      ClusterKube      KubeClient + informers (each informer a child task)
+///  ├─ rethink   ClusterRethink   RethinkConnector: pool + changefeeds (each feed a child task)
+///  └─ …         later subsystems (forwards, routes) join here
 /// ```
 ///
 /// Lifecycle: `registering → starting → ready | degraded → stopping → stopped`. ``run()`` is the
@@ -27,6 +29,10 @@ public actor ClusterActor {
     /// The cluster's key-value store: its own SQLite DB, or its view of the legacy host-wide DB.
     public nonisolated let store: any ClusterKeyValueStore
     public nonisolated let settings: ClusterSettings
+    /// The cluster's Kubernetes client and informers.
+    public nonisolated let kube: ClusterKube
+    /// The cluster's RethinkDB connector and changefeeds.
+    public nonisolated let rethink: ClusterRethink
     /// Supervised children, in start order (metrics is started before them and outlives them).
     nonisolated let children: [any ClusterChild]
 
@@ -78,8 +84,26 @@ public actor ClusterActor {
                 cluster: id, storage: LegacySettingsStorage(cluster: id, database: database, logger: logger),
                 host: configuration.settings, initial: initialSettings, logger: logger)
         }
+        let kubeconfigSource: @Sendable () throws -> String?
+        switch configuration.storageLayout {
+        case .perCluster:
+            let path = paths.kubeconfig
+            kubeconfigSource = {
+                guard FileManager.default.fileExists(atPath: path) else { return nil }
+                do {
+                    return try String(contentsOfFile: path, encoding: .utf8)
+                } catch {
+                    throw HostError(.kubeconfigInvalid, "cannot read \(path): \(error.localizedDescription)")
+                }
+            }
+        case .legacyGlobal(let database):
+            let key = id.key
+            kubeconfigSource = { try database.kubeconfig(cluster: key) }
+        }
+        self.kube = ClusterKube(loadKubeconfig: kubeconfigSource, settings: settings, metrics: metrics, logger: logger)
+        self.rethink = ClusterRethink(settings: settings, kube: kube, metrics: metrics, logger: logger)
         let context = ClusterContext(cluster: id, paths: paths, logger: logger, metrics: metrics)
-        self.children = [store, settings] + configuration.extraChildren(context)
+        self.children = [store, settings, kube, rethink] + configuration.extraChildren(context)
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()
         counters.increment(.cluster)
         metrics.lifecycle(.create)

@@ -8,7 +8,7 @@ struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sim",
         abstract: "Run a simulated server (for tests, stress runs and demos).",
-        subcommands: [SimKubeCommand.self]
+        subcommands: [SimKubeCommand.self, SimRethinkCommand.self]
     )
 }
 
@@ -78,6 +78,70 @@ struct SimKubeCommand: AsyncParsableCommand {
             try sim.writeKubeconfig(to: kubeconfigOut, endpoint: endpoint, user: credential)
             // Unbuffered write: the line must reach a pipe reader at once.
             FileHandle.standardOutput.write(Data("KubeSim listening on \(endpoint.url)\n".utf8))
+            // The first task to end (the server, after a signal or a failure) ends the command.
+            try await group.next()
+            signalContinuation.finish()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// `hostapp sim rethink [--port N] [--user U] [--password P]`: runs RethinkSim until SIGINT/SIGTERM.
+struct SimRethinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rethink",
+        abstract: "Run RethinkSim, an in-memory RethinkDB server speaking the V1_0 wire protocol (SCRAM-SHA-256 users)."
+    )
+
+    @Option(help: "Port to listen on (0 picks a free port).")
+    var port: Int = 0
+
+    @Option(help: "The user to accept.")
+    var user: String = "admin"
+
+    @Option(help: "The user's password (empty by default, like RethinkDB's admin).")
+    var password: String = ""
+
+    @Option(name: .customLong("batch-size"), help: "Rows per response before paging with CONTINUE.")
+    var batchSize: Int = 1000
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard !user.isEmpty else { throw ValidationError("--user must not be empty") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+    }
+
+    func run() async throws {
+        var options = RethinkSimOptions()
+        options.port = port
+        options.users = [user: password]
+        options.batchSize = batchSize
+        let sim = try await RethinkSim(options: options)
+
+        let (signals, signalContinuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { signalContinuation.yield(signalNumber) }
+            source.resume()
+            sources.append(source)
+        }
+        defer {
+            for source in sources { source.cancel() }
+            signalContinuation.finish()
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await sim.run() }
+            group.addTask {
+                for await _ in signals { break }
+                await sim.stop()
+            }
+            let endpoint = try await sim.endpoint()
+            // Unbuffered write: the line must reach a pipe reader at once.
+            FileHandle.standardOutput.write(Data("RethinkSim listening on \(endpoint.host):\(endpoint.port)\n".utf8))
             // The first task to end (the server, after a signal or a failure) ends the command.
             try await group.next()
             signalContinuation.finish()

@@ -1,6 +1,7 @@
 import Foundation
 import GuildNetControl
 import GuildNetCore
+import BenchSupport
 
 /// `hostapp-bench`: drives a real `hostapp serve` process over its control socket and prints one
 /// JSON object of figures. See docs/performance.md for targets and recorded results.
@@ -144,12 +145,12 @@ struct RuntimeBench {
         let perClusterFDs = Double(loadedFDs - emptyFDs) / Double(options.clusters)
         return [
             "machine": ["cores": .int(Int64(ProcessInfo.processInfo.activeProcessorCount))],
-            "daemon_start_to_ready_ms": .double(ms(startToReady)),
+            "daemon_start_to_ready_ms": .double(Bench.ms(startToReady)),
             "daemon_rss_kib_no_clusters": .int(Int64(emptyRSS)),
             "daemon_fds_no_clusters": .int(Int64(emptyFDs)),
             "clusters": .int(Int64(options.clusters)),
             "register_all_ready_seconds": .double(allReady.seconds),
-            "register_latency_ms": percentiles(registerLatencies),
+            "register_latency_ms": Bench.percentiles(registerLatencies),
             "idle_rss_kib_per_cluster": .double(perClusterRSS),
             "idle_fds_per_cluster": .double(perClusterFDs),
             "daemon_rss_kib_loaded": .int(Int64(loadedRSS)),
@@ -162,7 +163,7 @@ struct RuntimeBench {
                 "seconds": .double(putElapsed.seconds),
                 "replies_per_second": .double(Double(putsDone) / putElapsed.seconds),
             ],
-            "unregister_latency_ms": percentiles(unregisterLatencies),
+            "unregister_latency_ms": Bench.percentiles(unregisterLatencies),
             "daemon_fds_after_unregister": .int(Int64(afterFDs)),
             "daemon_exit_status": daemon.isRunning ? .null : .int(Int64(daemon.terminationStatus)),
         ]
@@ -201,33 +202,5 @@ struct RuntimeBench {
             for try await part in group { all += part }
             return all
         }
-    }
-
-    static func ms(_ duration: Duration) -> Double { (duration.seconds * 1e6).rounded() / 1e3 }
-
-    static func percentiles(_ durations: [Duration]) -> JSONValue {
-        let sorted = durations.sorted()
-        guard !sorted.isEmpty else { return .null }
-        func at(_ p: Double) -> Double { ms(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) }
-        return ["p50": .double(at(0.5)), "p99": .double(at(0.99)), "max": .double(ms(sorted[sorted.count - 1])), "count": .int(Int64(sorted.count))]
-    }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-enum Proc {
-    static func residentKiB(pid: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
-        }
-        return 0
-    }
-
-    static func openFDs(pid: String) -> Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
     }
 }

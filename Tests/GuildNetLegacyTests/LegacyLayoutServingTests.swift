@@ -12,7 +12,10 @@ enum LegacyFixture {
         ("clusters", "c1", #"{"id":"c1","name":"Prod"}"#),
         ("clusters", "c2", #"{"id":"c2","name":"Staging"}"#),
         ("cluster-settings", "c1", #"{"name":"Prod","namespace":"apps","use_port_forward":true,"legacy_blob":{"x":1}}"#),
-        ("credentials", "cl:c1:kubeconfig", #""apiVersion: v1\nkind: Config\n""#),
+        (
+            "credentials", "cl:c1:kubeconfig",
+            #""apiVersion: v1\nkind: Config\ncurrent-context: c1\nclusters:\n- name: c1\n  cluster:\n    server: https://c1.example:6443\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c1\n  context:\n    cluster: c1\n    user: u\n""#
+        ),
         ("credentials", "cl:c1:ts_client_auth", #""tskey-secret""#),
         ("published_services", "c1:web", #"{"port":80}"#),
         ("published_services", "c2:db", #"{"port":5432}"#),

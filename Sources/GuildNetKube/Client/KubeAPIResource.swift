@@ -111,7 +111,9 @@ public struct KubeAPIResource: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func isPathSegment(_ segment: String) -> Bool {
-        !segment.isEmpty && segment.utf8.count <= 253
+        guard let first = segment.utf8.first, (first >= 97 && first <= 122) || (first >= 48 && first <= 57) || (first >= 65 && first <= 90)
+        else { return false }
+        return segment.utf8.count <= 253
             && segment.utf8.allSatisfy { b in
                 (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
                     || (b >= 65 && b <= 90)

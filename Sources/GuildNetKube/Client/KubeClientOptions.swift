@@ -11,8 +11,9 @@ public struct KubeClientOptions: Sendable, Equatable {
     /// A watch that receives nothing (not even a bookmark) for this long is failed as a transport
     /// error (also the read-idle limit of any request). Longer than the longest `timeoutSeconds`.
     public var watchIdleTimeout: Duration = .seconds(660)
-    /// HTTP/1.1 connections per host kept by this client's own pool.
-    public var maxConnections: Int = 16
+    /// HTTP/1.1 connections to the API server in this client's own pool. Each open watch holds one
+    /// (over HTTP/2 they share one connection), so this bounds watches plus concurrent requests.
+    public var maxConnections: Int = 100
     /// Idle pooled connections are closed after this long.
     public var idleConnectionTimeout: Duration = .seconds(60)
     /// Automatic retries of a request answered 429 or 5xx with an integer `Retry-After`.
@@ -28,7 +29,7 @@ public struct KubeClientOptions: Sendable, Equatable {
 
     public init() {}
 
-    public init(qps: Double, burst: Int, requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10), maxConnections: Int = 16) {
+    public init(qps: Double, burst: Int, requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10), maxConnections: Int = 100) {
         self.qps = qps
         self.burst = burst
         self.requestTimeout = requestTimeout

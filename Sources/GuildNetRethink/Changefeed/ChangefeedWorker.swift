@@ -1,0 +1,181 @@
+import GuildNetCore
+import Logging
+
+/// Opens changefeed cursors for workers (the connector, through its pool).
+protocol ChangefeedSource: Sendable {
+    func openFeedCursor(_ term: ReQL) async throws -> RethinkCursor
+}
+
+/// The work of one subscription, run as a child task of ``RethinkChangefeed/run()``: reads the feed's
+/// cursor into the subscriber's sink, and on connection loss emits `.gap`, re-subscribes with capped
+/// jittered backoff and reconciles (``ChangefeedReconciler``).
+final class ChangefeedWorker: Sendable {
+    let id: ChangefeedID
+    let sink: ChangefeedSink
+    private let term: ReQL
+    private let primaryKey: String
+    private let forwardInitial: Bool
+    private let forwardStates: Bool
+    private let source: any ChangefeedSource
+    private let backoff: Backoff
+    private let counters: ChangefeedCounters
+    private let logger: Logger
+    private let stopSignal: AsyncStream<Never>
+    private let stopContinuation: AsyncStream<Never>.Continuation
+
+    private enum Phase: Sendable {
+        case idle(RethinkCursor)
+        case running
+        case done
+    }
+
+    private let phase: LockedValue<Phase>
+    private let stopRequested = LockedValue(false)
+
+    init(
+        id: ChangefeedID, sink: ChangefeedSink, term: ReQL, primaryKey: String, forwardInitial: Bool, forwardStates: Bool,
+        firstCursor: RethinkCursor, source: any ChangefeedSource, backoff: Backoff, counters: ChangefeedCounters,
+        logger: Logger
+    ) {
+        self.id = id
+        self.sink = sink
+        self.term = term
+        self.primaryKey = primaryKey
+        self.forwardInitial = forwardInitial
+        self.forwardStates = forwardStates
+        self.source = source
+        self.backoff = backoff
+        self.counters = counters
+        self.logger = logger
+        phase = LockedValue(.idle(firstCursor))
+        (stopSignal, stopContinuation) = AsyncStream<Never>.makeStream()
+    }
+
+    /// Asks the running feed to stop (it ends with `.ended(nil)`); idempotent.
+    func requestStop() {
+        stopRequested.withLock { $0 = true }
+        stopContinuation.finish()
+    }
+
+    /// Ends a feed that never started running: closes its cursor and finishes its sink.
+    /// - Returns: `false` when the feed is running (use ``requestStop()``) or already done.
+    func abandon() -> Bool {
+        let cursor: RethinkCursor? = phase.withLock { phase in
+            guard case .idle(let cursor) = phase else { return nil }
+            phase = .done
+            return cursor
+        }
+        guard let cursor else { return false }
+        cursor.close()
+        sink.finish(nil)
+        return true
+    }
+
+    /// Runs the feed until it ends, it is stopped, or the task is cancelled.
+    func run() async {
+        let cursor: RethinkCursor? = phase.withLock { phase in
+            guard case .idle(let cursor) = phase else { return nil }
+            phase = .running
+            return cursor
+        }
+        guard let cursor else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.loop(first: cursor) }
+            group.addTask { for await _ in self.stopSignal {} }
+            await group.next()
+            group.cancelAll()
+        }
+        sink.finish(nil)
+        phase.withLock { $0 = .done }
+    }
+
+    private var shouldStop: Bool {
+        Task.isCancelled || stopRequested.withLock { $0 } || sink.isEnded
+    }
+
+    private func loop(first: RethinkCursor) async {
+        var reconciler = ChangefeedReconciler(primaryKey: primaryKey, forwardInitial: forwardInitial, forwardStates: forwardStates)
+        var cursor = first
+        while true {
+            do {
+                for try await item in cursor {
+                    for event in reconciler.process(item) {
+                        guard sink.emit(event) else {
+                            cursor.close()
+                            return
+                        }
+                    }
+                }
+                // The server ended the feed without an error (it answered a STOP).
+                sink.finish(nil)
+                return
+            } catch {
+                cursor.close()
+                if shouldStop || error is CancellationError {
+                    sink.finish(nil)
+                    return
+                }
+                let failure = HostError.wrapping(error)
+                guard Self.isConnectionLoss(failure) else {
+                    logger.warning("rethink changefeed ended", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
+                    sink.finish(failure)
+                    return
+                }
+                counters.update { $0.gaps += 1 }
+                logger.warning(
+                    "rethink changefeed lost its connection; resuming", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
+                sink.emit(.gap(reason: failure))
+                guard let next = await resubscribe() else { return }
+                cursor = next
+                reconciler.beginResume()
+            }
+        }
+    }
+
+    /// Opens the feed again, waiting with backoff between attempts; `nil` once the sink was finished.
+    private func resubscribe() async -> RethinkCursor? {
+        var attempt = 0
+        while true {
+            if attempt > 0 {
+                do {
+                    try await Task.sleep(for: backoff.delay(attempt: attempt - 1))
+                } catch {
+                    sink.finish(nil)
+                    return nil
+                }
+            }
+            if shouldStop {
+                sink.finish(nil)
+                return nil
+            }
+            attempt += 1
+            do {
+                let cursor = try await source.openFeedCursor(term)
+                if shouldStop {
+                    cursor.close()
+                    sink.finish(nil)
+                    return nil
+                }
+                counters.update { $0.resumes += 1 }
+                logger.info("rethink changefeed resubscribed", metadata: ["feed": "\(id)", "attempts": "\(attempt)"])
+                return cursor
+            } catch {
+                if shouldStop || error is CancellationError {
+                    sink.finish(nil)
+                    return nil
+                }
+                let failure = HostError.wrapping(error)
+                guard failure.transient else {
+                    logger.warning("rethink changefeed cannot resume", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
+                    sink.finish(failure)
+                    return nil
+                }
+                logger.debug("rethink changefeed resubscribe failed", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
+            }
+        }
+    }
+
+    static func isConnectionLoss(_ error: HostError) -> Bool {
+        error.code == .rethinkConnectionLost || error.code == .rethinkUnreachable
+    }
+}

@@ -1,0 +1,218 @@
+import GuildNetCore
+import GuildNetRethink
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A RethinkDB test server speaking the real V1_0 wire protocol (handshake with SCRAM-SHA-256,
+/// token-multiplexed queries, paged streams, changefeeds) over in-memory databases, with
+/// RethinkDB 2.4's semantics and messages for a term subset, plus fault injection.
+/// The official Python driver referees it (Tests/GuildNetSimulatorsTests/RethinkSimRefereeTests.swift).
+///
+/// Lifecycle: `init`, then `run()` inside the owner's task group (serves until cancelled or
+/// `stop()`), `endpoint()` waits until listening. `withRunning` does all three.
+public actor RethinkSim {
+    public nonisolated let options: RethinkSimOptions
+    nonisolated let shared: RethinkSimShared
+
+    private var boundEndpoint: RethinkSimEndpoint?
+    private var endpointWaiters: [CheckedContinuation<RethinkSimEndpoint, any Error>] = []
+    private var runFailure: (any Error)?
+    private var started = false
+    private let stopSignal: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
+
+    /// Derives each user's SCRAM keys (PBKDF2 with `options.iterations`); database `test` exists.
+    public init(options: RethinkSimOptions = RethinkSimOptions()) async throws {
+        self.options = options
+        do {
+            shared = try RethinkSimShared(options: options)
+        } catch {
+            throw HostError(.invalidRequest, "RethinkSim cannot derive SCRAM keys (iterations \(options.iterations)): \(error)")
+        }
+        (stopSignal, stopContinuation) = AsyncStream<Void>.makeStream()
+    }
+
+    /// Runs RethinkSim, serves until `body` returns, then stops it. The server is a child task of this call.
+    public static func withRunning<T: Sendable>(
+        options: RethinkSimOptions = RethinkSimOptions(),
+        _ body: @Sendable (RethinkSim, RethinkSimEndpoint) async throws -> T
+    ) async throws -> T {
+        let sim = try await RethinkSim(options: options)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await sim.run()
+                return nil
+            }
+            do {
+                let endpoint = try await sim.endpoint()
+                let result = try await body(sim, endpoint)
+                await sim.stop()
+                while let next = try await group.next() { _ = next }
+                return result
+            } catch {
+                await sim.stop()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Listens and serves until the calling task is cancelled or `stop()` is called; then closes the
+    /// listener and every connection. Each connection is served by a child task of this call. Call once.
+    public func run() async throws {
+        guard !started else { throw HostError(.invalidRequest, "RethinkSim.run() called twice") }
+        started = true
+        let shared = self.shared
+        let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: options.host, port: options.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        shared.connections.register(channel)
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            let failure = HostError(.io, "RethinkSim cannot listen on \(options.host):\(options.port): \(error)")
+            fail(failure)
+            throw failure
+        }
+        let listenerChannel = listener.channel
+        didBind(RethinkSimEndpoint(host: options.host, port: listenerChannel.localAddress?.port ?? options.port))
+        let stopSignal = self.stopSignal
+        let stopContinuation = self.stopContinuation
+        let logger = options.logger
+        do {
+            try await listener.executeThenClose { inbound in
+                await withDiscardingTaskGroup { group in
+                    group.addTask {
+                        // Ends on stop() or cancellation: close the listener, which ends the accept loop.
+                        for await _ in stopSignal { break }
+                        listenerChannel.close(promise: nil)
+                    }
+                    do {
+                        for try await connection in inbound {
+                            group.addTask { await RethinkSimConnection.serve(connection, shared: shared) }
+                        }
+                    } catch {
+                        logger.debug("RethinkSim accept loop ended", metadata: ["error": "\(error)"])
+                    }
+                    stopContinuation.finish()
+                    shared.connections.closeAll()
+                    shared.sessions.broadcast(.released)
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.debug("RethinkSim listener closed with error", metadata: ["error": "\(error)"])
+        }
+        fail(HostError(.internalError, "RethinkSim stopped"))
+    }
+
+    private func didBind(_ endpoint: RethinkSimEndpoint) {
+        boundEndpoint = endpoint
+        let waiters = endpointWaiters
+        endpointWaiters.removeAll()
+        for waiter in waiters { waiter.resume(returning: endpoint) }
+    }
+
+    private func fail(_ error: any Error) {
+        runFailure = error
+        let waiters = endpointWaiters
+        endpointWaiters.removeAll()
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
+    /// The listening address; waits until `run()` has bound its socket.
+    public func endpoint() async throws -> RethinkSimEndpoint {
+        if let boundEndpoint { return boundEndpoint }
+        if let runFailure { throw runFailure }
+        return try await withCheckedThrowingContinuation { endpointWaiters.append($0) }
+    }
+
+    /// Makes `run()` return: the listener and every connection are closed.
+    public func stop() {
+        stopContinuation.finish()
+    }
+
+    // MARK: - Data (the same operations queries perform; changefeeds see these writes)
+
+    public func createDatabase(_ name: String) async throws {
+        do { try await shared.store.createDatabase(name) } catch { throw Self.hostError(error) }
+    }
+
+    public func createTable(_ name: String, database: String, primaryKey: String = "id") async throws {
+        do { try await shared.store.createTable(name, database: database, primaryKey: primaryKey) } catch { throw Self.hostError(error) }
+    }
+
+    /// Drops a table: its changefeeds end with RUNTIME_ERROR `Changefeed aborted (table unavailable).`.
+    public func dropTable(_ name: String, database: String) async throws {
+        do { try await shared.store.dropTable(name, database: database) } catch { throw Self.hostError(error) }
+    }
+
+    /// Stores whole documents (replacing rows with the same primary key); a missing key is generated.
+    public func insert(_ documents: [JSONValue], table: String, database: String) async throws {
+        do { try await shared.store.insert(documents, table: table, database: database) } catch { throw Self.hostError(error) }
+    }
+
+    /// The table's rows in primary-key order.
+    public func documents(table: String, database: String) async throws -> [JSONValue] {
+        do { return try await shared.store.documents(table: table, database: database) } catch { throw Self.hostError(error) }
+    }
+
+    /// Adds a user or changes a password (new connections authenticate with it).
+    public func setUser(_ user: String, password: String) async throws {
+        let credential: RethinkSimCredential
+        do {
+            credential = try RethinkSimCredential(password: password, iterations: options.iterations)
+        } catch {
+            throw HostError(.invalidRequest, "RethinkSim cannot derive SCRAM keys: \(error)")
+        }
+        shared.credentials.withLock { $0[user] = credential }
+    }
+
+    /// A ReQL error as a ``HostError``: `rethink_schema_missing` for a missing database or table.
+    private static func hostError(_ error: any Error) -> any Error {
+        guard let failure = error as? ReqlFailure else { return error }
+        let code: ErrorCode = failure.message.hasSuffix("does not exist.") ? .rethinkSchemaMissing : .rethinkQueryError
+        return HostError(code, failure.message)
+    }
+
+    // MARK: - Fault injection
+
+    /// Closes every client connection now; returns how many there were.
+    public func dropConnections() async -> Int {
+        shared.connections.closeAll()
+    }
+
+    /// While set, every handshake ends with `{"success":false,"error":"Wrong password","error_code":12}`.
+    public func setRefuseAuthentication(_ refuse: Bool) async {
+        shared.refuseAuthentication.withLock { $0 = refuse }
+    }
+
+    /// Queries are accepted but neither evaluated nor answered (nor feed batches sent) until `releaseReplies()`.
+    public func stallReplies() async {
+        shared.stalled.withLock { $0 = true }
+    }
+
+    /// Answers everything held by `stallReplies()`, in order.
+    public func releaseReplies() async {
+        shared.stalled.withLock { $0 = false }
+        shared.sessions.broadcast(.released)
+    }
+
+    /// Queries received and held by `stallReplies()`, not yet answered.
+    public var stalledQueryCount: Int { get async { shared.heldFrames.withLock { $0 } } }
+
+    /// Client connections currently open (handshaking or authenticated).
+    public var openConnections: Int { get async { shared.connections.count } }
+
+    /// Changefeeds currently subscribed.
+    public var activeChangefeeds: Int { get async { await shared.store.subscriptionCount } }
+}

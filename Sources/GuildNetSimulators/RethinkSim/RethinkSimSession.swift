@@ -1,0 +1,292 @@
+import GuildNetCore
+import GuildNetRethink
+import NIOCore
+
+/// What reaches a connection's query loop, in order: frames from the socket, changefeed entries
+/// from the store, and the release of stalled replies.
+enum RethinkSessionEvent: Sendable {
+    case frame(RethinkFrame)
+    /// A frame announced `length` bytes, over the limit; answered, then the connection closes.
+    case oversized(token: UInt64, length: Int)
+    case feed(token: UInt64, subscription: Int, entries: [FeedEntry])
+    case feedEnded(token: UInt64, subscription: Int, failure: ReqlFailure)
+    case released
+}
+
+/// One authenticated connection's queries: START/CONTINUE/STOP/NOREPLY_WAIT/SERVER_INFO by token,
+/// paged streams and long-polled changefeeds. Runs in the connection's task only; every response
+/// answers exactly one query.
+struct RethinkSimSession {
+    private enum Cursor {
+        case stream(ArraySlice<JSONValue>)
+        case feed(FeedCursor)
+    }
+
+    private struct FeedCursor {
+        var subscription: Int
+        var options: FeedOptions
+        var notes: [JSONValue]
+        var buffer: [FeedEntry]
+        /// CONTINUEs waiting for entries (long poll).
+        var pending = 0
+        /// Entries dropped because the buffer was full; reported in the next batch.
+        var skipped = 0
+        var ended: ReqlFailure?
+    }
+
+    private let shared: RethinkSimShared
+    private let events: AsyncStream<RethinkSessionEvent>.Continuation
+    private let send: @Sendable (ByteBuffer) async throws -> Void
+    private var cursors: [UInt64: Cursor] = [:]
+    /// Frames received while replies are stalled, processed in order once released.
+    private var held: [RethinkFrame] = []
+    /// Feed responses produced while stalled.
+    private var outbox: [ByteBuffer] = []
+
+    init(
+        shared: RethinkSimShared, events: AsyncStream<RethinkSessionEvent>.Continuation,
+        send: @escaping @Sendable (ByteBuffer) async throws -> Void
+    ) {
+        self.shared = shared
+        self.events = events
+        self.send = send
+    }
+
+    private var batchSize: Int { max(1, shared.options.batchSize) }
+
+    /// Handles one event; returns false when the connection must close.
+    mutating func handle(_ event: RethinkSessionEvent) async throws -> Bool {
+        if !shared.isStalled { try await drainHeld() }
+        switch event {
+        case .frame(let frame):
+            if shared.isStalled || !held.isEmpty {
+                held.append(frame)
+                shared.heldFrames.withLock { $0 += 1 }
+            } else {
+                try await process(frame)
+            }
+        case .oversized(let token, let length):
+            let failure = ReqlFailure.client(
+                "Query size (\(length)) greater than maximum (\(shared.options.maxQueryBytes - 1)).", .resourceLimit)
+            try await respond(token, RethinkSimResponse.failure(failure))
+            return false
+        case .feed(let token, let subscription, let entries):
+            guard case .feed(var cursor) = cursors[token], cursor.subscription == subscription else { return true }
+            for entry in entries { Self.append(entry, to: &cursor) }
+            cursors[token] = .feed(cursor)
+            try await deliver(token)
+        case .feedEnded(let token, let subscription, let failure):
+            guard case .feed(var cursor) = cursors[token], cursor.subscription == subscription else { return true }
+            cursor.ended = failure
+            cursors[token] = .feed(cursor)
+            try await deliver(token)
+        case .released:
+            break
+        }
+        return true
+    }
+
+    /// Forgets held frames when the connection closes.
+    mutating func discardHeld() {
+        let count = held.count
+        held.removeAll()
+        shared.heldFrames.withLock { $0 -= count }
+    }
+
+    /// The subscriptions this connection still holds (ended when it closes).
+    var subscriptions: [Int] {
+        cursors.values.compactMap { cursor in
+            if case .feed(let feed) = cursor { return feed.subscription }
+            return nil
+        }
+    }
+
+    private mutating func drainHeld() async throws {
+        let waiting = outbox
+        outbox.removeAll()
+        for buffer in waiting { try await send(buffer) }
+        while !held.isEmpty && !shared.isStalled {
+            shared.heldFrames.withLock { $0 -= 1 }
+            try await process(held.removeFirst())
+        }
+    }
+
+    private mutating func respond(_ token: UInt64, _ response: JSONValue) async throws {
+        let buffer = RethinkSimResponse.frame(token: token, response)
+        if shared.isStalled {
+            outbox.append(buffer)
+        } else {
+            try await send(buffer)
+        }
+    }
+
+    private static func tokenText(_ token: UInt64) -> String { String(Int64(bitPattern: token)) }
+
+    // MARK: - Queries
+
+    private mutating func process(_ frame: RethinkFrame) async throws {
+        let token = frame.token
+        guard case .array(let parts)? = try? JSONParser.parse(frame.payload), let rawType = parts.first?.intValue else {
+            try await respond(token, RethinkSimResponse.failure(.client("Client is buggy (failed to deserialize query).", .resourceLimit)))
+            return
+        }
+        switch RethinkWire.QueryType(rawValue: rawType) {
+        case .start:
+            try await start(token, parts)
+        case .continue:
+            try await continueQuery(token)
+        case .stop:
+            try await stop(token)
+        case .noreplyWait:
+            try await respond(token, RethinkSimResponse.waitComplete())
+        case .serverInfo:
+            try await respond(token, RethinkSimResponse.serverInfo(id: shared.serverID, name: shared.options.serverName))
+        case nil:
+            try await respond(token, RethinkSimResponse.failure(.client("Server could not parse query: Unrecognized QueryType.")))
+        }
+    }
+
+    private mutating func start(_ token: UInt64, _ parts: [JSONValue]) async throws {
+        guard parts.count >= 2 else {
+            try await respond(token, RethinkSimResponse.failure(.client("Server could not parse query: Expected a query term.")))
+            return
+        }
+        var optargs: [String: JSONValue] = [:]
+        if parts.count > 2 {
+            guard case .object(let members) = parts[2] else {
+                try await respond(token, RethinkSimResponse.failure(.client("Server could not parse query: Expected global optargs object.")))
+                return
+            }
+            optargs = members
+        }
+        let noreply = optargs["noreply"].map(ReqlDatum.isTruthy) ?? false
+        guard cursors[token] == nil else {
+            if !noreply { try await respond(token, RethinkSimResponse.failure(.client("ERROR: duplicate token \(Self.tokenText(token))"))) }
+            return
+        }
+        let term: ReqlTerm
+        let database: ReqlTerm?
+        do {
+            term = try ReqlCompiler.compile(parts[1])
+            database = try optargs["db"].map { json throws(ReqlFailure) in try ReqlCompiler.compile(json) }
+        } catch {
+            if !noreply { try await respond(token, RethinkSimResponse.failure(error)) }
+            return
+        }
+        let sink = noreply ? nil : FeedSink(events: events, token: token)
+        let outcome = await shared.store.start(term, database: database, sink: sink)
+        if noreply { return }
+        switch outcome {
+        case .atom(let value):
+            try await respond(token, RethinkSimResponse.atom(value))
+        case .stream(let rows):
+            if rows.count <= batchSize {
+                try await respond(token, RethinkSimResponse.sequence(rows, partial: false))
+            } else {
+                cursors[token] = .stream(rows.dropFirst(batchSize))
+                try await respond(token, RethinkSimResponse.sequence(Array(rows.prefix(batchSize)), partial: true))
+            }
+        case .feed(let start):
+            var cursor = FeedCursor(subscription: start.subscription, options: start.options, notes: start.notes, buffer: [])
+            for entry in start.initial { Self.append(entry, to: &cursor) }
+            let first = takeBatch(&cursor)
+            cursors[token] = .feed(cursor)
+            try await respond(token, RethinkSimResponse.sequence(first, partial: true, notes: cursor.notes))
+        case .failure(let failure):
+            try await respond(token, RethinkSimResponse.failure(failure))
+        }
+    }
+
+    private mutating func continueQuery(_ token: UInt64) async throws {
+        switch cursors[token] {
+        case nil:
+            try await respond(token, RethinkSimResponse.failure(.client("Token \(Self.tokenText(token)) not in stream cache.")))
+        case .stream(let rest):
+            let batch = Array(rest.prefix(batchSize))
+            let remaining = rest.dropFirst(batchSize)
+            if remaining.isEmpty {
+                cursors[token] = nil
+                try await respond(token, RethinkSimResponse.sequence(batch, partial: false))
+            } else {
+                cursors[token] = .stream(remaining)
+                try await respond(token, RethinkSimResponse.sequence(batch, partial: true))
+            }
+        case .feed(var cursor):
+            cursor.pending += 1
+            cursors[token] = .feed(cursor)
+            try await deliver(token)
+        }
+    }
+
+    private mutating func stop(_ token: UInt64) async throws {
+        switch cursors.removeValue(forKey: token) {
+        case nil:
+            try await respond(token, RethinkSimResponse.failure(.client("Token \(Self.tokenText(token)) not in stream cache.")))
+        case .stream:
+            try await respond(token, RethinkSimResponse.sequence([], partial: false))
+        case .feed(let cursor):
+            await shared.store.unsubscribe([cursor.subscription])
+            // The held CONTINUEs and the STOP are each answered with an empty final batch.
+            for _ in 0..<cursor.pending { try await respond(token, RethinkSimResponse.sequence([], partial: false)) }
+            try await respond(token, RethinkSimResponse.sequence([], partial: false))
+        }
+    }
+
+    // MARK: - Changefeeds
+
+    /// Answers held CONTINUEs of a feed while it has entries; an ended feed answers its error once.
+    private mutating func deliver(_ token: UInt64) async throws {
+        guard case .feed(var cursor) = cursors[token] else { return }
+        while cursor.pending > 0 {
+            if !cursor.buffer.isEmpty || cursor.skipped > 0 {
+                cursor.pending -= 1
+                let batch = takeBatch(&cursor)
+                cursors[token] = .feed(cursor)
+                try await respond(token, RethinkSimResponse.sequence(batch, partial: true, notes: cursor.notes))
+            } else if let failure = cursor.ended {
+                cursors[token] = nil
+                try await respond(token, RethinkSimResponse.failure(failure))
+                for _ in 1..<cursor.pending {
+                    try await respond(token, RethinkSimResponse.failure(.client("Token \(Self.tokenText(token)) not in stream cache.")))
+                }
+                return
+            } else {
+                break
+            }
+        }
+        cursors[token] = .feed(cursor)
+    }
+
+    private func takeBatch(_ cursor: inout FeedCursor) -> [JSONValue] {
+        var documents: [JSONValue] = []
+        if cursor.skipped > 0 {
+            documents.append(["error": .string("Changefeed cache over array size limit, skipped \(cursor.skipped) elements.")])
+            cursor.skipped = 0
+        }
+        let count = min(batchSize, cursor.buffer.count)
+        documents += cursor.buffer.prefix(count).map { $0.document(includeTypes: cursor.options.includeTypes) }
+        cursor.buffer.removeFirst(count)
+        return documents
+    }
+
+    /// Buffers an entry: squashed into an earlier change of the same row when `squash` is set,
+    /// dropped (and counted) when the buffer is full.
+    private static func append(_ entry: FeedEntry, to cursor: inout FeedCursor) {
+        if cursor.options.squash, case .change(let key, _, let new) = entry,
+            let index = cursor.buffer.lastIndex(where: { if case .change(let other, _, _) = $0 { other == key } else { false } }),
+            case .change(_, let firstOld, _) = cursor.buffer[index]
+        {
+            if firstOld == nil && new == nil {
+                cursor.buffer.remove(at: index)
+            } else {
+                cursor.buffer[index] = .change(key: key, old: firstOld, new: new)
+            }
+            return
+        }
+        guard cursor.buffer.count < cursor.options.queueSize else {
+            cursor.skipped += 1
+            return
+        }
+        cursor.buffer.append(entry)
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import GuildNetCore
+import Testing
+import TestSupport
+
+/// `hostapp sim rethink`: prints its address once listening, serves, exits 0 on SIGTERM.
+@Suite("hostapp sim rethink")
+struct RethinkSimCommandTests {
+    @Test("prints `RethinkSim listening on 127.0.0.1:PORT`, authenticates the configured user, exits on SIGTERM")
+    func simRethink() async throws {
+        let process = try StreamingProcess(
+            URL(fileURLWithPath: KubeSimHTTPSTests.hostappBinary), ["sim", "rethink", "--port", "0", "--user", "ops", "--password", "pw"])
+        defer { process.stop() }
+        try await eventually("the listening line", timeout: .seconds(30)) { process.output.contains("RethinkSim listening on 127.0.0.1:") }
+        let line = process.output.split(separator: "\n").first { $0.hasPrefix("RethinkSim listening on 127.0.0.1:") }
+        let port = line.flatMap { Int($0.split(separator: ":").last ?? "") }
+        #expect(process.output.split(separator: "\n").count == 1, "\(process.output)")
+        let client = try await RethinkRawClient.connect(port: try #require(port))
+        #expect(try await client.handshake(user: "ops", password: "pw") == .authenticated)
+        #expect(try await client.start(1, [59, []]).rows == [["test"]])
+        client.close()
+        process.stop()
+        try await eventually("hostapp exits on SIGTERM", timeout: .seconds(20)) { process.exitCode != nil }
+        #expect(process.exitCode == 0, "\(process.output)")
+    }
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Referee for RethinkSim: the official RethinkDB Python driver (PyPI `rethinkdb` 2.4.10.post1)
+runs a fixed scenario against a server and prints a JSON summary; exit 0 only if every check passes.
+
+Usage: rethink_referee.py --port PORT --password PASSWORD [--host HOST] [--user USER]
+"""
+import argparse
+import json
+import sys
+import threading
+import traceback
+
+try:
+    from rethinkdb import RethinkDB
+    from rethinkdb.errors import ReqlAuthError, ReqlOpFailedError
+except ImportError as error:  # the Swift test reports this output
+    print(json.dumps({"ok": False, "error": "python module rethinkdb missing: %s (pip install rethinkdb==2.4.10.post1)" % error}))
+    sys.exit(3)
+
+r = RethinkDB()
+checks = []
+
+
+def check(name, condition, detail=None):
+    checks.append({"name": name, "ok": bool(condition), "detail": None if condition else repr(detail)})
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", required=True)
+    args = parser.parse_args()
+
+    def connect(password=args.password):
+        return r.connect(host=args.host, port=args.port, user=args.user, password=password, timeout=10)
+
+    conn = connect()
+    check("server_info", conn.server()["name"] != "", conn.server())
+
+    check("db_create", r.db_create("referee").run(conn)["dbs_created"] == 1)
+    check("db_list", "referee" in r.db_list().run(conn))
+    try:
+        r.db("missing_db").table("t").run(conn)
+        check("missing_db_error", False, "no error")
+    except ReqlOpFailedError as error:
+        check("missing_db_error", error.message == "Database `missing_db` does not exist.", error.message)
+
+    conn.use("referee")
+    check("table_create", r.table_create("heroes").run(conn)["tables_created"] == 1)
+    check("table_list", r.table_list().run(conn) == ["heroes"], r.table_list().run(conn))
+    check("index_create", r.table("heroes").index_create("team").run(conn) == {"created": 1})
+
+    heroes = [
+        {"id": 1, "name": "ada", "team": "red", "power": 7},
+        {"id": 2, "name": "bob", "team": "blue", "power": 3},
+        {"id": 3, "name": "cy", "team": "red", "power": 9},
+        {"id": 4, "name": "di", "team": "blue", "power": 5},
+    ]
+    inserted = r.table("heroes").insert(heroes).run(conn)
+    check("insert", inserted["inserted"] == 4 and inserted["errors"] == 0, inserted)
+    generated = r.table("heroes").insert({"name": "eve", "team": "green", "power": 1}).run(conn)
+    check("generated_keys", len(generated.get("generated_keys", [])) == 1, generated)
+    eve_id = generated["generated_keys"][0]
+
+    check("get", r.table("heroes").get(1).run(conn) == heroes[0], r.table("heroes").get(1).run(conn))
+    check("get_missing", r.table("heroes").get(404).run(conn) is None)
+    everyone = list(r.table("heroes").run(conn))
+    check("read_back", len(everyone) == 5, everyone)
+    reds = sorted(doc["id"] for doc in r.table("heroes").filter({"team": "red"}).run(conn))
+    check("filter_object", reds == [1, 3], reds)
+    strong = sorted(doc["id"] for doc in r.table("heroes").filter(lambda hero: hero["power"] > 4).run(conn))
+    check("filter_lambda", strong == [1, 3, 4], strong)
+    top = [doc["name"] for doc in r.table("heroes").order_by(r.desc("power")).limit(2).run(conn)]
+    check("order_by_limit", top == ["cy", "ada"], top)
+    indexed = [doc["id"] for doc in r.table("heroes").order_by(index=r.desc("id")).limit(2).run(conn)]
+    check("order_by_index", indexed == [eve_id, 4], indexed)
+    check("count", r.table("heroes").count().run(conn) == 5)
+    blue = sorted(doc["id"] for doc in r.table("heroes").get_all("blue", index="team").run(conn))
+    check("get_all_index", blue == [2, 4], blue)
+    plucked = list(r.table("heroes").filter({"team": "blue"}).pluck("name").run(conn))
+    check("pluck", sorted(doc["name"] for doc in plucked) == ["bob", "di"] and all(list(doc) == ["name"] for doc in plucked), plucked)
+
+    updated = r.table("heroes").get(2).update({"power": r.row["power"] + 10}).run(conn)
+    check("update", updated["replaced"] == 1 and r.table("heroes").get(2)["power"].run(conn) == 13, updated)
+    deleted = r.table("heroes").get(eve_id).delete().run(conn)
+    check("delete", deleted["deleted"] == 1 and r.table("heroes").count().run(conn) == 4, deleted)
+
+    # Paging: more rows than one batch (1000) go through CONTINUE.
+    r.table_create("bulk").run(conn)
+    r.table("bulk").insert([{"id": n} for n in range(2345)]).run(conn)
+    ids = [doc["id"] for doc in r.table("bulk").run(conn)]
+    check("cursor_paging", sorted(ids) == list(range(2345)), len(ids))
+
+    # Changefeed on this connection, writes from a second connection in a thread.
+    feed = r.table("heroes").changes(include_types=True).run(conn)
+    writer_errors = []
+
+    def write():
+        try:
+            other = connect()
+            other.use("referee")
+            r.table("heroes").insert({"id": 10, "name": "fay", "team": "red", "power": 2}).run(other)
+            r.table("heroes").get(10).update({"power": 4}).run(other)
+            r.table("heroes").get(10).delete().run(other)
+            other.close()
+        except Exception as error:  # reported through the checks
+            writer_errors.append(repr(error))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    events = [feed.next(wait=10) for _ in range(3)]
+    writer.join(10)
+    feed.close()
+    check("second_connection_writes", not writer_errors, writer_errors)
+    expected = [
+        {"type": "add", "old_val": None, "new_val": {"id": 10, "name": "fay", "team": "red", "power": 2}},
+        {"type": "change", "old_val": {"id": 10, "name": "fay", "team": "red", "power": 2},
+         "new_val": {"id": 10, "name": "fay", "team": "red", "power": 4}},
+        {"type": "remove", "old_val": {"id": 10, "name": "fay", "team": "red", "power": 4}, "new_val": None},
+    ]
+    check("changefeed_in_order", events == expected, events)
+
+    # The connection still works after closing the feed (STOP answered, no stray responses).
+    check("after_feed_close", r.table("heroes").count().run(conn) == 4)
+
+    initial = r.table("heroes").changes(include_initial=True, include_states=True).run(conn)
+    first = [initial.next(wait=10) for _ in range(6)]
+    initial.close()
+    check("include_initial_states", first[0] == {"state": "initializing"} and first[-1] == {"state": "ready"}
+          and sorted(doc["new_val"]["id"] for doc in first[1:-1]) == [1, 2, 3, 4], first)
+
+    try:
+        connect(password="definitely-wrong")
+        check("wrong_password_refused", False, "connected")
+    except ReqlAuthError as error:
+        check("wrong_password_refused", "Wrong password" in str(error), str(error))
+
+    check("db_drop", r.db_drop("referee").run(conn)["dbs_dropped"] == 1)
+    conn.close()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        checks.append({"name": "unexpected_exception", "ok": False, "detail": traceback.format_exc()})
+    failed = [check["name"] for check in checks if not check["ok"]]
+    print(json.dumps({"ok": not failed, "checks": len(checks), "failed": failed, "results": checks}))
+    sys.exit(0 if not failed else 1)
