@@ -176,14 +176,14 @@ let package = Package(
         ),
         .target(
             name: "BenchSupport",
-            dependencies: ["GuildNetCore"],
+            dependencies: ["GuildNetCore", "GuildNetControl"],
             path: "StressTests/BenchSupport",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "RethinkBench",
             dependencies: [
-                "BenchSupport", "GuildNetControl", "GuildNetRuntime", "GuildNetRethink", "GuildNetSimulators", "GuildNetCore",
+                "BenchSupport", "GuildNetControl", "GuildNetRethink", "GuildNetSimulators", "GuildNetCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "StressTests/RethinkBench",
@@ -252,12 +252,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GuildNetSimulatorsTests",
-            dependencies: ["GuildNetSimulators", "GuildNetCore", "TestSupport"],
+            dependencies: ["GuildNetSimulators", "GuildNetRethink", "GuildNetCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HostappEndToEndTests",
-            dependencies: ["hostapp", "GuildNetControl", "TestSupport"],
+            dependencies: ["hostapp", "GuildNetControl", "GuildNetSimulators", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

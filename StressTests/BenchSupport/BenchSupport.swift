@@ -1,4 +1,5 @@
 import Foundation
+import GuildNetControl
 import GuildNetCore
 
 /// Small helpers shared by the benchmark executables.
@@ -54,5 +55,60 @@ public enum Proc {
 
     public static func openFDs(pid: String = "self") -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+    }
+}
+
+/// A child process of the benchmark (the daemon, a simulator), terminated when the bench ends.
+public final class BenchProcess: @unchecked Sendable {
+    // @unchecked: `process` is configured before `run()` and afterwards only read (`terminate`,
+    // `processIdentifier` and `isRunning` are thread-safe on Foundation's Process).
+    public let process: Process
+    private let output: Pipe
+
+    /// Starts `executable` with `arguments` (stderr inherited, stdout captured for ``waitForLine(prefix:timeout:)``).
+    public init(_ executable: String, _ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        output = Pipe()
+        process.standardOutput = output
+        try process.run()
+    }
+
+    public var pid: String { String(process.processIdentifier) }
+
+    /// Reads stdout until a line starting with `prefix`; returns the rest of that line.
+    public func waitForLine(prefix: String, timeout: Duration = .seconds(60)) async throws -> String {
+        let handle = output.fileHandleForReading
+        return try await withDeadline(timeout, "a line starting with \(prefix)") {
+            var buffer = Data()
+            while true {
+                let chunk = handle.availableData  // blocks this task's thread until data or EOF
+                if chunk.isEmpty { throw BenchError("the process exited before printing \(prefix)") }
+                buffer.append(chunk)
+                for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+                    return String(line.dropFirst(prefix.count))
+                }
+            }
+        }
+    }
+
+    public func terminate() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
+extension Bench {
+    /// Connects to a daemon's control socket, retrying until `deadline`.
+    public static func connectWhenReady(socket: String, deadline: Duration) async throws -> ControlClient {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            if let client = try? await ControlClient.connect(path: socket) { return client }
+            guard start.duration(to: clock.now) < deadline else { throw BenchError("daemon not ready within \(deadline)") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 }

@@ -105,6 +105,7 @@ enum KubeBench {
                 for _ in 0..<count {
                     var simOptions = KubeSimOptions()
                     simOptions.bookmarkInterval = .seconds(60)
+                    simOptions.logger = logger
                     let sim = try await KubeSim(options: simOptions)
                     simGroup.addTask { try await sim.run() }
                     if pods > 0 { try await sim.bulkCreatePods(prefix: "pod", count: pods) }

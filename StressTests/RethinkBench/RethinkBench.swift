@@ -3,14 +3,16 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetRethink
-import GuildNetRuntime
 import GuildNetSimulators
 import Logging
 
-/// `hostapp-rethink-bench`: RethinkDB figures against in-process RethinkSims, with the host runtime
-/// embedded and driven over its real control socket. Prints one JSON object; see docs/performance.md.
+/// `hostapp-rethink-bench`: RethinkDB figures. Query round trips use the client library against an
+/// in-process RethinkSim; everything else drives a real `hostapp serve` process over its control
+/// socket, with each cluster's RethinkDB a `hostapp sim rethink` process and the writers in this
+/// process. Prints one JSON object; see docs/performance.md.
 ///
-///     hostapp-rethink-bench [--seconds 3] [--feed-events 20000] [--clusters 10] [--feeds-per-cluster 10]
+///     hostapp-rethink-bench [--hostapp .build/release/hostapp] [--seconds 3] [--feed-events 20000]
+///                           [--clusters 10] [--feeds-per-cluster 10] [--rows-per-cluster 1000] [--probes 300]
 @main
 struct RethinkBench {
     struct Options {
@@ -19,9 +21,20 @@ struct RethinkBench {
         var clusters = 10
         var feedsPerCluster = 10
         var probes = 300
+        var rowsPerCluster = 1_000
+        /// Rows per second written to cluster A's table in the isolation run; 0 writes as fast as possible.
+        var floodRate = 0
+        var hostapp = ".build/release/hostapp"
 
         init(_ arguments: [String]) throws {
-            let flags = try Bench.flags(arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes"])
+            let flags = try Bench.flags(
+                arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate"])
+            if let rate = flags["--flood-rate"] {
+                guard let value = Int(rate), value >= 0 else { throw BenchError("--flood-rate needs an integer ≥ 0") }
+                floodRate = value
+            }
+            hostapp = flags["--hostapp"] ?? hostapp
+            rowsPerCluster = try Bench.int(flags["--rows-per-cluster"], "--rows-per-cluster", default: rowsPerCluster)
             seconds = try Bench.int(flags["--seconds"], "--seconds", default: seconds)
             feedEvents = try Bench.int(flags["--feed-events"], "--feed-events", default: feedEvents)
             clusters = try Bench.int(flags["--clusters"], "--clusters", default: clusters)
@@ -51,12 +64,14 @@ struct RethinkBench {
     static func run(_ options: Options) async throws -> JSONValue {
         var result: [String: JSONValue] = ["machine_cores": .int(Int64(ProcessInfo.processInfo.activeProcessorCount))]
         result["query_round_trips"] = try await queryRoundTrips(seconds: options.seconds)
-        result["control_protocol"] = try await withEmbeddedHost { host, socket in
+        let hostapp = options.hostapp
+        result["control_protocol"] = try await withDaemon(hostapp: hostapp) { socket in
             var figures: [String: JSONValue] = [:]
-            figures["changefeed_to_control_client"] = try await feedToControlClient(socket: socket, events: options.feedEvents)
+            figures["changefeed_to_control_client"] = try await feedToControlClient(hostapp: hostapp, socket: socket, events: options.feedEvents)
             figures["feeds_across_clusters"] = try await feedsAcrossClusters(
-                socket: socket, clusters: options.clusters, feedsPerCluster: options.feedsPerCluster, seconds: options.seconds)
-            figures["isolation"] = try await isolation(socket: socket, probes: options.probes)
+                hostapp: hostapp, socket: socket, clusters: options.clusters, feedsPerCluster: options.feedsPerCluster,
+                rowsPerCluster: options.rowsPerCluster)
+            figures["isolation"] = try await isolation(hostapp: hostapp, socket: socket, probes: options.probes, floodRate: options.floodRate)
             return .object(figures)
         }
         return .object(result)
@@ -96,37 +111,47 @@ struct RethinkBench {
         }
     }
 
-    // MARK: Embedded host
+    // MARK: The daemon and simulator processes
 
-    static func withEmbeddedHost<T: Sendable>(_ body: @Sendable (HostActor, String) async throws -> T) async throws -> T {
+    /// Runs `body` against a real `hostapp serve` process (its control socket path is passed).
+    static func withDaemon<T: Sendable>(hostapp: String, _ body: @Sendable (String) async throws -> T) async throws -> T {
         let directory = "/tmp/gnrb-\(getpid())"
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let host = HostActor(configuration: HostConfiguration(stateDirectory: directory + "/state", logger: logger))
         let socket = directory + "/c.sock"
-        let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: {})
-        let server = ControlSocketServer(path: socket, configuration: .init(), handler: dispatcher, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await host.run() }
-            group.addTask { try await server.run() }
-            defer {
-                server.shutdown()
-                host.beginShutdown()
-            }
-            let clock = ContinuousClock()
-            let deadline = clock.now.advanced(by: .seconds(10))
-            while true {
-                if let probe = try? await ControlClient.connect(path: socket) {
-                    await probe.close()
-                    break
-                }
-                guard clock.now < deadline else { throw BenchError("control socket not listening") }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            return try await body(host, socket)
+        let daemon = try BenchProcess(hostapp, ["serve", "--state-dir", directory + "/state", "--socket", socket, "--log-level", "error"])
+        defer { daemon.terminate() }
+        let probe = try await Bench.connectWhenReady(socket: socket, deadline: .seconds(30))
+        await probe.close()
+        return try await body(socket)
+    }
+
+    /// A RethinkSim process (`hostapp sim rethink`) and a writer connection to it from this process.
+    struct SimProcess: Sendable {
+        let process: BenchProcess
+        let address: RethinkAddress
+        let writer: RethinkConnection
+
+        static func start(hostapp: String) async throws -> SimProcess {
+            let process = try BenchProcess(hostapp, ["sim", "rethink", "--port", "0", "--user", "bench", "--password", password])
+            let text = try await process.waitForLine(prefix: "RethinkSim listening on ")
+            let address = try RethinkAddress(parsing: text)
+            let writer = try await RethinkConnection.connect(to: address, user: "bench", password: password)
+            return SimProcess(process: process, address: address, writer: writer)
+        }
+
+        func createTable(_ name: String) async throws {
+            _ = try await writer.run(ReQL.tableCreate(name))
+        }
+
+        func insert(_ table: String, _ documents: [JSONValue]) async throws {
+            _ = try await writer.run(ReQL.table(table).insert(.array(documents)))
+        }
+
+        func stop() async {
+            await writer.close()
+            process.terminate()
         }
     }
 
@@ -138,13 +163,13 @@ struct RethinkBench {
         return result
     }
 
-    static func register(_ client: ControlClient, cluster: String, endpoint: RethinkSimEndpoint) async throws {
+    static func register(_ client: ControlClient, cluster: String, sim: SimProcess) async throws {
         _ = try await call(
             client,
             [
                 "op": "cluster.register", "cluster": .string(cluster),
                 "settings": [
-                    "rethinkdb.address": .string("\(endpoint.host):\(endpoint.port)"), "rethinkdb.user": "bench",
+                    "rethinkdb.address": .string(sim.address.description), "rethinkdb.user": "bench",
                     "rethinkdb.password": .string(password), "rethinkdb.max_feeds": 64,
                 ],
             ], id: "reg-\(cluster)")
@@ -152,9 +177,20 @@ struct RethinkBench {
 
     static func subscribe(_ client: ControlClient, cluster: String, table: String, id: String) async throws -> String {
         let reply = try await call(
-            client, ["op": "rethink.changes", "cluster": .string(cluster), "query": ["table": .string(table), "changes": true], "buffer": 100_000], id: id)
+            client, ["op": "rethink.changes", "cluster": .string(cluster), "query": ["table": .string(table), "changes": true], "buffer": 100_000],
+            id: id)
         guard let sub = reply["sub"]?.stringValue else { throw BenchError("no sub in \(reply.jsonString)") }
         return sub
+    }
+
+    /// Waits until the cluster's connector reports `count` open feeds.
+    static func waitForFeeds(_ client: ControlClient, cluster: String, _ count: Int) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(30))
+        while try await call(client, ["op": "rethink.status", "cluster": .string(cluster)], id: "st-\(cluster)")["feeds_active"]?.intValue ?? 0 < count {
+            guard clock.now < deadline else { throw BenchError("feeds of \(cluster) did not open") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Reads event lines until `count` change events arrived; returns per-event latency from the `t` field.
@@ -172,151 +208,151 @@ struct RethinkBench {
 
     // MARK: 2. Changefeed events delivered to a control client
 
-    static func feedToControlClient(socket: String, events: Int) async throws -> JSONValue {
-        try await RethinkSim.withRunning(options: simOptions()) { sim, endpoint in
-            try await sim.createTable("events", database: "test")
-            let client = try await ControlClient.connect(path: socket)
-            try await register(client, cluster: "feed-1", endpoint: endpoint)
-            _ = try await subscribe(client, cluster: "feed-1", table: "events", id: "sub")
-            try await waitForFeeds(sim, 1)
-            let clock = ContinuousClock()
-            let started = clock.now
-            async let received = readChanges(client, count: events)
-            let batch = 500
-            for start in stride(from: 0, to: events, by: batch) {
-                let now = Bench.nowNanos()
-                try await sim.insert((start..<min(events, start + batch)).map { ["id": .int(Int64($0)), "t": .int(now)] }, table: "events", database: "test")
-            }
-            let latencies = try await received
-            let elapsed = started.duration(to: clock.now).seconds
-            _ = try await call(client, ["op": "cluster.unregister", "cluster": "feed-1"], id: "unreg")
-            await client.close()
-            return ["events": .int(Int64(events)), "events_per_second": .double((Double(events) / elapsed).rounded()), "latency_ms": Bench.percentiles(latencies)]
-        }
-    }
-
-    static func waitForFeeds(_ sim: RethinkSim, _ count: Int) async throws {
+    static func feedToControlClient(hostapp: String, socket: String, events: Int) async throws -> JSONValue {
+        let sim = try await SimProcess.start(hostapp: hostapp)
+        try await sim.createTable("events")
+        let client = try await ControlClient.connect(path: socket)
+        try await register(client, cluster: "feed-1", sim: sim)
+        _ = try await subscribe(client, cluster: "feed-1", table: "events", id: "sub")
+        try await waitForFeeds(client, cluster: "feed-1", 1)
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(30))
-        while await sim.activeChangefeeds < count {
-            guard clock.now < deadline else { throw BenchError("feeds did not open") }
-            try await Task.sleep(for: .milliseconds(5))
+        let started = clock.now
+        async let received = readChanges(client, count: events)
+        for start in stride(from: 0, to: events, by: 500) {
+            let now = Bench.nowNanos()
+            try await sim.insert("events", (start..<min(events, start + 500)).map { ["id": .int(Int64($0)), "t": .int(now)] })
         }
+        let latencies = try await received
+        let elapsed = started.duration(to: clock.now).seconds
+        _ = try await call(client, ["op": "cluster.unregister", "cluster": "feed-1"], id: "unreg")
+        await client.close()
+        await sim.stop()
+        return ["events": .int(Int64(events)), "events_per_second": .double((Double(events) / elapsed).rounded()), "latency_ms": Bench.percentiles(latencies)]
     }
 
     // MARK: 3. 100 concurrent feeds across 10 clusters
 
-    static func feedsAcrossClusters(socket: String, clusters: Int, feedsPerCluster: Int, seconds: Int) async throws -> JSONValue {
-        let sims = try await (0..<clusters).asyncMap { _ in try await RethinkSim(options: simOptions()) }
-        return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
-            for sim in sims { group.addTask { try await sim.run(); return nil } }
-            defer { group.cancelAll() }
-            var clients: [ControlClient] = []
-            for (index, sim) in sims.enumerated() {
-                try await sim.createTable("t", database: "test")
-                let client = try await ControlClient.connect(path: socket)
-                try await register(client, cluster: "multi-\(index)", endpoint: try await sim.endpoint())
-                for feed in 0..<feedsPerCluster { _ = try await subscribe(client, cluster: "multi-\(index)", table: "t", id: "s\(feed)") }
-                try await waitForFeeds(sim, feedsPerCluster)
-                clients.append(client)
-            }
-            let perCluster = 2_000
-            let clock = ContinuousClock()
-            let started = clock.now
-            let latencies = try await withThrowingTaskGroup(of: [Duration].self) { readers in
-                for client in clients { readers.addTask { try await readChanges(client, count: perCluster * feedsPerCluster) } }
-                for (index, sim) in sims.enumerated() {
-                    readers.addTask {
-                        for start in stride(from: 0, to: perCluster, by: 100) {
-                            let now = Bench.nowNanos()
-                            try await sim.insert((start..<start + 100).map { ["id": .int(Int64($0 + index * 1_000_000)), "t": .int(now)] }, table: "t", database: "test")
-                        }
-                        return []
-                    }
-                }
-                return try await readers.reduce([], +)
-            }
-            let elapsed = started.duration(to: clock.now).seconds
-            for (index, client) in clients.enumerated() {
-                _ = try await call(client, ["op": "cluster.unregister", "cluster": .string("multi-\(index)")], id: "u")
-                await client.close()
-            }
-            for sim in sims { await sim.stop() }
-            return [
-                "clusters": .int(Int64(clusters)), "feeds": .int(Int64(clusters * feedsPerCluster)),
-                "events_delivered": .int(Int64(latencies.count)), "events_per_second": .double((Double(latencies.count) / elapsed).rounded()),
-                "latency_ms": Bench.percentiles(latencies),
-            ]
+    static func feedsAcrossClusters(hostapp: String, socket: String, clusters: Int, feedsPerCluster: Int, rowsPerCluster: Int) async throws -> JSONValue {
+        var sims: [SimProcess] = []
+        var clients: [ControlClient] = []
+        for index in 0..<clusters {
+            let sim = try await SimProcess.start(hostapp: hostapp)
+            try await sim.createTable("t")
+            let client = try await ControlClient.connect(path: socket)
+            try await register(client, cluster: "multi-\(index)", sim: sim)
+            for feed in 0..<feedsPerCluster { _ = try await subscribe(client, cluster: "multi-\(index)", table: "t", id: "s\(feed)") }
+            try await waitForFeeds(client, cluster: "multi-\(index)", feedsPerCluster)
+            sims.append(sim)
+            clients.append(client)
         }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for client in clients { group.addTask { try await readChanges(client, count: rowsPerCluster * feedsPerCluster) } }
+            for (index, sim) in sims.enumerated() {
+                group.addTask {
+                    for start in stride(from: 0, to: rowsPerCluster, by: 10) {
+                        let now = Bench.nowNanos()
+                        try await sim.insert("t", (start..<start + 10).map { ["id": .int(Int64($0 + index * 1_000_000)), "t": .int(now)] })
+                    }
+                    return []
+                }
+            }
+            return try await group.reduce([], +)
+        }
+        let elapsed = started.duration(to: clock.now).seconds
+        for (index, client) in clients.enumerated() {
+            _ = try await call(client, ["op": "cluster.unregister", "cluster": .string("multi-\(index)")], id: "u")
+            await client.close()
+        }
+        for sim in sims { await sim.stop() }
+        return [
+            "clusters": .int(Int64(clusters)), "feeds": .int(Int64(clusters * feedsPerCluster)),
+            "events_delivered": .int(Int64(latencies.count)), "events_per_second": .double((Double(latencies.count) / elapsed).rounded()),
+            "latency_ms": Bench.percentiles(latencies),
+        ]
     }
 
     // MARK: 4. Isolation: a flood on A vs B's event latency
 
-    static func isolation(socket: String, probes: Int) async throws -> JSONValue {
-        try await RethinkSim.withRunning(options: simOptions()) { simA, endpointA in
-            try await RethinkSim.withRunning(options: simOptions()) { simB, endpointB in
-                try await simA.createTable("flood", database: "test")
-                try await simB.createTable("probe", database: "test")
-                let clientA = try await ControlClient.connect(path: socket)
-                let clientB = try await ControlClient.connect(path: socket)
-                try await register(clientA, cluster: "iso-a", endpoint: endpointA)
-                try await register(clientB, cluster: "iso-b", endpoint: endpointB)
-                _ = try await subscribe(clientA, cluster: "iso-a", table: "flood", id: "a")
-                _ = try await subscribe(clientB, cluster: "iso-b", table: "probe", id: "b")
-                try await waitForFeeds(simA, 1)
-                try await waitForFeeds(simB, 1)
+    static func isolation(hostapp: String, socket: String, probes: Int, floodRate: Int) async throws -> JSONValue {
+        let simA = try await SimProcess.start(hostapp: hostapp)
+        let simB = try await SimProcess.start(hostapp: hostapp)
+        try await simA.createTable("flood")
+        try await simB.createTable("probe")
+        let clientA = try await ControlClient.connect(path: socket)
+        let clientB = try await ControlClient.connect(path: socket)
+        try await register(clientA, cluster: "iso-a", sim: simA)
+        try await register(clientB, cluster: "iso-b", sim: simB)
+        _ = try await subscribe(clientA, cluster: "iso-a", table: "flood", id: "a")
+        _ = try await subscribe(clientB, cluster: "iso-b", table: "probe", id: "b")
+        try await waitForFeeds(clientA, cluster: "iso-a", 1)
+        try await waitForFeeds(clientB, cluster: "iso-b", 1)
 
-                func probeB(offset: Int) async throws -> [Duration] {
-                    async let latencies = readChanges(clientB, count: probes)
-                    for index in 0..<probes {
-                        try await simB.insert([["id": .int(Int64(offset + index)), "t": .int(Bench.nowNanos())]], table: "probe", database: "test")
-                        try await Task.sleep(for: .milliseconds(5))
-                    }
-                    return try await latencies
-                }
-                let quiet = try await probeB(offset: 0)
-                // Flood A (writer + reader) while probing B.
-                let flooded = try await withThrowingTaskGroup(of: Int.self) { group in
-                    let stop = LockedValue(false)
-                    group.addTask {
-                        var written = 0
-                        while !stop.withLock({ $0 }) {
-                            let now = Bench.nowNanos()
-                            try await simA.insert((0..<200).map { ["id": .int(Int64(written + $0)), "t": .int(now)] }, table: "flood", database: "test")
-                            written += 200
-                        }
-                        return written
-                    }
-                    group.addTask {
-                        var read = 0
-                        while !stop.withLock({ $0 }), let _ = try await clientA.receive() { read += 1 }
-                        return -read
-                    }
-                    let busy = try await probeB(offset: 1_000_000)
-                    stop.withLock { $0 = true }
-                    // Unblock A's reader: one more write produces one more event.
-                    try await simA.insert([["id": -1, "t": 0]], table: "flood", database: "test")
-                    var flooded = 0
-                    var read = 0
-                    for try await count in group { if count >= 0 { flooded = count } else { read = -count } }
-                    return (busy, flooded, read)
-                }
-                let (busy, written, read) = flooded
-                _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-b"], id: "ub")
-                _ = try await call(clientA, ["op": "cluster.unregister", "cluster": "iso-a"], id: "ua")
-                await clientA.close()
-                await clientB.close()
-                let quietP99 = percentile(quiet, 0.99)
-                let busyP99 = percentile(busy, 0.99)
-                return [
-                    "b_latency_quiet_ms": Bench.percentiles(quiet),
-                    "b_latency_during_a_flood_ms": Bench.percentiles(busy),
-                    "b_p99_change_percent": .double(((busyP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
-                    "a_flood_rows_written": .int(Int64(written)),
-                    "a_flood_lines_read": .int(Int64(read)),
-                ]
+        @Sendable func probeB(offset: Int) async throws -> [Duration] {
+            async let latencies = readChanges(clientB, count: probes)
+            for index in 0..<probes {
+                try await simB.insert("probe", [["id": .int(Int64(offset + index)), "t": .int(Bench.nowNanos())]])
+                try await Task.sleep(for: .milliseconds(10))
             }
+            return try await latencies
         }
+        let quiet = try await probeB(offset: 0)
+        let stop = LockedValue(false)
+        let floodClock = ContinuousClock()
+        let floodStarted = floodClock.now
+        let (busy, written, read) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            group.addTask {
+                var written = 0
+                let clock = ContinuousClock()
+                let started = clock.now
+                while !stop.withLock({ $0 }) {
+                    if floodRate > 0 {
+                        // Pace: stay at `floodRate` rows per second on average.
+                        let due = started.advanced(by: .nanoseconds(Int64(Double(written) / Double(floodRate) * 1e9)))
+                        if due > clock.now { try await Task.sleep(until: due, clock: clock) }
+                    }
+                    let now = Bench.nowNanos()
+                    try await simA.insert("flood", (0..<100).map { ["id": .int(Int64(written + $0)), "t": .int(now)] })
+                    written += 100
+                }
+                return (written, 0)
+            }
+            group.addTask {
+                var read = 0
+                while !stop.withLock({ $0 }), try await clientA.receive() != nil { read += 1 }
+                return (0, read)
+            }
+            let busy = try await probeB(offset: 1_000_000)
+            stop.withLock { $0 = true }
+            // One more write produces one more event, which unblocks A's reader.
+            try await simA.insert("flood", [["id": -1, "t": 0]])
+            var written = 0
+            var read = 0
+            for try await (w, r) in group {
+                written += w
+                read += r
+            }
+            return (busy, written, read)
+        }
+        let floodSeconds = floodStarted.duration(to: floodClock.now).seconds
+        _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-b"], id: "ub")
+        _ = try await call(clientA, ["op": "cluster.unregister", "cluster": "iso-a"], id: "ua")
+        await clientA.close()
+        await clientB.close()
+        await simA.stop()
+        await simB.stop()
+        let quietP99 = percentile(quiet, 0.99)
+        let busyP99 = percentile(busy, 0.99)
+        return [
+            "a_flood_rate_requested": .int(Int64(floodRate)),
+            "b_latency_quiet_ms": Bench.percentiles(quiet),
+            "b_latency_during_a_flood_ms": Bench.percentiles(busy),
+            "b_p99_change_percent": .double(((busyP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
+            "a_flood_rows_written": .int(Int64(written)),
+            "a_flood_lines_read": .int(Int64(read)),
+            "a_flood_events_per_second": .double((Double(read) / floodSeconds).rounded()),
+        ]
     }
 
     static func percentile(_ durations: [Duration], _ p: Double) -> Double {

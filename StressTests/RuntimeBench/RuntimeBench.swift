@@ -69,7 +69,7 @@ struct RuntimeBench {
         daemon.standardOutput = FileHandle.nullDevice
         try daemon.run()
         defer { if daemon.isRunning { daemon.terminate() } }
-        let control = try await connectWhenReady(socket: socket, deadline: .seconds(30))
+        let control = try await Bench.connectWhenReady(socket: socket, deadline: .seconds(30))
         _ = try await control.request(#"{"id":"s","op":"host.status"}"#, id: "s")
         let startToReady = started.duration(to: clock.now)
         let pid = String(daemon.processIdentifier)
@@ -167,16 +167,6 @@ struct RuntimeBench {
             "daemon_fds_after_unregister": .int(Int64(afterFDs)),
             "daemon_exit_status": daemon.isRunning ? .null : .int(Int64(daemon.terminationStatus)),
         ]
-    }
-
-    static func connectWhenReady(socket: String, deadline: Duration) async throws -> ControlClient {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while true {
-            if let client = try? await ControlClient.connect(path: socket) { return client }
-            guard start.duration(to: clock.now) < deadline else { throw BenchError("daemon not ready within \(deadline)") }
-            try await Task.sleep(for: .milliseconds(1))
-        }
     }
 
     /// Runs `count` operations on `workers` connections; returns each operation's duration.

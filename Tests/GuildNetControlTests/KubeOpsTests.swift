@@ -75,10 +75,14 @@ struct KubeOpsTests {
                 #expect(informers.count == 1)
                 #expect(informers.first?["synced"] == true)
 
-                _ = try await call(client, "u", ["op": "cluster.unregister", "cluster": "sim-a"])
+                #expect(ProcessResources.tcpConnections(toPort: endpoint.port) >= 1, "the informer's watch is open")
+                let unregistered = try await call(client, "u", ["op": "cluster.unregister", "cluster": "sim-a"])
+                #expect(unregistered["state"] == "stopped")
                 let final = try await nextEvent(client, sub: sub)
                 #expect(final["type"] == "END")
                 #expect(final["reason"]?["code"] == "cluster_stopping")
+                // No connection to the API server survives the cluster (checked from the client's side).
+                try await eventually("the cluster's API connections closed") { ProcessResources.tcpConnections(toPort: endpoint.port) == 0 }
                 let resources = await host.status().resources
                 #expect(resources.supervisedTasks == 0 && resources.openDatabases == 0, "\(resources)")
             }

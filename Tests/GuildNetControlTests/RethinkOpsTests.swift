@@ -67,6 +67,7 @@ struct RethinkOpsTests {
                 let final = try await nextEvent(client, sub: sub)
                 #expect(final["type"] == "end")
                 try await eventually("server side connections closed") { await sim.openConnections == 0 }
+                #expect(ProcessResources.tcpConnections(toPort: endpoint.port) == 0)
                 let resources = await host.status().resources
                 #expect(resources.supervisedTasks == 0, "\(resources)")
             }

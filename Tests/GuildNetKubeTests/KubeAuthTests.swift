@@ -53,6 +53,44 @@ struct KubeAuthTests {
         }
     }
 
+    @Test("TLS: tls-server-name is verified instead of the URL's host; insecure-skip-tls-verify; an unknown CA is refused")
+    func tlsVariants() async throws {
+        try await KubeSim.withRunning { sim, endpoint in
+            // The certificate names localhost and 127.0.0.1: reach 127.0.0.1 but verify as localhost.
+            var named = try S.config(sim, endpoint)
+            named.tlsServerName = "localhost"
+            try await S.withClient(named) { client in
+                #expect(try await client.rawGETJSON("/version")["major"] == "1")
+            }
+            var wrongName = try S.config(sim, endpoint)
+            wrongName.tlsServerName = "not-the-server.example"
+            try await S.withClient(wrongName) { client in
+                await #expect(throws: HostError.self) { _ = try await client.rawGET("/version") }
+                #expect(client.stats.lastError?.code == .k8sTransport)
+            }
+            var insecure = try S.config(sim, endpoint)
+            insecure.caPEM = nil
+            insecure.insecureSkipTLSVerify = true
+            try await S.withClient(insecure) { client in
+                #expect(try await client.rawGETJSON("/version")["major"] == "1")
+            }
+            var systemRoots = try S.config(sim, endpoint)
+            systemRoots.caPEM = nil
+            try await S.withClient(systemRoots) { client in
+                do {
+                    _ = try await client.rawGET("/version")
+                    Issue.record("a server signed by an unknown CA was trusted")
+                } catch let error as HostError {
+                    #expect(error.code == .k8sTransport)
+                    #expect(error.transient)
+                }
+            }
+            var garbageCA = try S.config(sim, endpoint)
+            garbageCA.caPEM = Array("not a certificate".utf8)
+            #expect(throws: HostError.self) { _ = try KubeClient.make(config: garbageCA, logger: S.quietLogger) }
+        }
+    }
+
     @Test("an exec plugin's token is cached: one run across many requests and a watch")
     func execTokenCached() async throws {
         try await KubeSim.withRunning { sim, endpoint in

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import GuildNetCore
 import NIOCore
@@ -140,6 +141,18 @@ struct KubeClientUnitTests {
         #expect(removal.allSatisfy { $0.watchType == "DELETED" })
         #expect(cache.count == 1)
         #expect(cache[InformerKey(namespace: "d", name: "c")] == pod("c", "6"))
+    }
+
+    @Test("proxy-url maps to SOCKS5 or an HTTP CONNECT proxy")
+    func proxies() throws {
+        let socks = try #require(try KubeClient.proxy("socks5://10.0.0.9:1081"))
+        #expect(socks.host == "10.0.0.9" && socks.port == 1081)
+        #expect(socks == .socksServer(host: "10.0.0.9", port: 1081))
+        let http = try #require(try KubeClient.proxy("http://proxy.local:3128"))
+        #expect(http == .server(host: "proxy.local", port: 3128))
+        #expect(try KubeClient.proxy("https://proxy.local")?.port == 443)
+        #expect(try KubeClient.proxy(nil) == nil)
+        #expect(throws: HostError.self) { _ = try KubeClient.proxy("ftp://proxy.local") }
     }
 
     @Test("the token bucket lets a burst through, then makes callers wait")

@@ -44,7 +44,9 @@ import TestSupport
     }
 
     @Test func unreachableServers() async throws {
-        let port = try await RethinkHarness.closedPort()
+        let reserved = try RethinkHarness.closedPort()
+        let port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let options = RethinkConnection.Options(connectTimeout: .seconds(2))
         let refused = await RethinkHarness.hostError {
             _ = try await RethinkConnection.connect(

@@ -106,7 +106,9 @@ import TestSupport
     }
 
     @Test func unreachableAndUnconfigured() async throws {
-        let port = try await RethinkHarness.closedPort()
+        let reserved = try RethinkHarness.closedPort()
+        let port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let unreachable = RethinkConnector(configuration: RethinkHarness.configuration(RethinkSimEndpoint(host: "127.0.0.1", port: port)))
         let error = await RethinkHarness.hostError { _ = try await unreachable.warmup() }
         #expect(error?.code == .rethinkUnreachable)
@@ -123,7 +125,9 @@ import TestSupport
     }
 
     @Test func concurrentFirstCallersShareOneConnectAttempt() async throws {
-        let port = try await RethinkHarness.closedPort()
+        let reserved = try RethinkHarness.closedPort()
+        let port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let attempts = LockedValue(0)
         let connector = RethinkConnector(
             configuration: RethinkHarness.configuration(nil),
@@ -142,6 +146,21 @@ import TestSupport
         #expect(errors.all.count == 10)
         #expect(errors.all.allSatisfy { $0.code == .rethinkUnreachable })
         #expect(attempts.withLock { $0 } < 10)
+        await connector.shutdown()
+    }
+
+    @Test func hungResolverCountsAsUnreachable() async throws {
+        var configuration = RethinkHarness.configuration(nil)
+        configuration.connectTimeout = .milliseconds(200)
+        let connector = RethinkConnector(
+            configuration: configuration,
+            resolveAddress: {
+                try await waitForCancellation()
+                return RethinkAddress(host: "127.0.0.1")
+            })
+        let error = await RethinkHarness.hostError { _ = try await connector.warmup() }
+        #expect(error?.code == .rethinkUnreachable)
+        #expect(error?.transient == true)
         await connector.shutdown()
     }
 

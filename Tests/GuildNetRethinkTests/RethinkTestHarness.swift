@@ -65,23 +65,27 @@ enum RethinkHarness {
         }
     }
 
-    /// A local TCP port nobody listens on (bound, then closed).
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 1
-        try await channel.close()
-        return port
+    /// A local TCP port nobody listens on: bound but not listening for the reservation's lifetime,
+    /// so no parallel test can take it and every connect is refused.
+    static func closedPort() throws -> ReservedPort {
+        try ReservedPort()
     }
 
-    /// This process's TCP sockets connected to `port` on the remote side (client connections to a
-    /// local server there), found through /proc/self/fd and /proc/net/tcp{,6}.
+    /// This process's TCP client sockets connected to `port` (a local server there), found through
+    /// /proc/self/fd and /proc/net/tcp{,6}. A socket of one of this process's servers whose peer happens
+    /// to use `port` as its ephemeral port is not one: sockets whose local port is a listening port of
+    /// this process are skipped.
     static func clientSockets(toPort port: Int) -> Int {
         let inodes = Set(ProcessResources.openFileTargets().compactMap { target -> String? in
             guard target.hasPrefix("socket:[") else { return nil }
             return String(target.dropFirst(8).dropLast())
         })
-        var count = 0
+        struct Entry {
+            var localPort: Int
+            var remotePort: Int
+            var listening: Bool
+        }
+        var entries: [Entry] = []
         for table in ["tcp", "tcp6"] {
             // Read to the end: String(contentsOfFile:) stops after the first page of a /proc file.
             guard let handle = FileHandle(forReadingAtPath: "/proc/net/\(table)") else { continue }
@@ -89,12 +93,15 @@ enum RethinkHarness {
             try? handle.close()
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count > 9, inodes.contains(String(fields[9])) else { continue }
-                let remotePort = fields[2].split(separator: ":").last.flatMap { Int($0, radix: 16) }
-                if remotePort == port { count += 1 }
+                guard fields.count > 9, inodes.contains(String(fields[9])),
+                    let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                    let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+                else { continue }
+                entries.append(Entry(localPort: local, remotePort: remote, listening: fields[3] == "0A"))
             }
         }
-        return count
+        let listeningPorts = Set(entries.filter(\.listening).map(\.localPort))
+        return entries.filter { !$0.listening && $0.remotePort == port && !listeningPorts.contains($0.localPort) }.count
     }
 
     /// The HostError a throwing call ends with (fails the test when it does not throw one).
@@ -107,6 +114,37 @@ enum RethinkHarness {
         } catch {
             return HostError(.internalError, "not a HostError: \(error)")
         }
+    }
+}
+
+/// A TCP socket bound to 127.0.0.1 on an ephemeral port without listening; closed on deinit.
+final class ReservedPort: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw HostError(.io, "socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
+            }
+        }
+        guard bound else {
+            close(descriptor)
+            throw HostError(.io, "bind() failed")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        close(descriptor)
     }
 }
 

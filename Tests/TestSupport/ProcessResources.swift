@@ -18,15 +18,42 @@ public enum ProcessResources {
         openFileTargets(pid: pid).filter { $0.hasPrefix(directory) }
     }
 
-    /// Listening sockets (TCP, TCP6 and Unix) owned by `pid`, as "tcp:PORT" / "unix:PATH".
-    public static func listeningSockets(pid: String = "self") -> [String] {
-        let inodes = Set(openFileTargets(pid: pid).compactMap { target -> String? in
+    /// The socket inodes among the open descriptors of `pid`.
+    static func socketInodes(pid: String) -> Set<String> {
+        Set(openFileTargets(pid: pid).compactMap { target -> String? in
             guard target.hasPrefix("socket:[") else { return nil }
             return String(target.dropFirst(8).dropLast())
         })
+    }
+
+    /// A whole /proc file (`String(contentsOfFile:)` may stop after its first page).
+    static func procText(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// TCP connections of `pid` whose remote port is `port` (e.g. clients of an in-process simulator).
+    public static func tcpConnections(toPort port: Int, pid: String = "self") -> Int {
+        let inodes = socketInodes(pid: pid)
+        var count = 0
+        for table in ["tcp", "tcp6"] {
+            guard let text = procText("/proc/net/\(table)") else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 9, inodes.contains(String(fields[9])) else { continue }
+                if fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) == port { count += 1 }
+            }
+        }
+        return count
+    }
+
+    /// Listening sockets (TCP, TCP6 and Unix) owned by `pid`, as "tcp:PORT" / "unix:PATH".
+    public static func listeningSockets(pid: String = "self") -> [String] {
+        let inodes = socketInodes(pid: pid)
         var result: [String] = []
         for table in ["tcp", "tcp6"] {
-            guard let text = try? String(contentsOfFile: "/proc/net/\(table)", encoding: .utf8) else { continue }
+            guard let text = procText("/proc/net/\(table)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
@@ -34,7 +61,7 @@ public enum ProcessResources {
                 result.append("\(table):\(port)")
             }
         }
-        if let text = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) {
+        if let text = procText("/proc/net/unix") {
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 = __SO_ACCEPTCON (listening)

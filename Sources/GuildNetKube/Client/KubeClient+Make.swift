@@ -23,6 +23,10 @@ extension KubeClient {
         var tls: TLSConfiguration?
         if scheme == "https" {
             var configuration = TLSConfiguration.makeClientConfiguration()
+            // Closing a connection (a cancelled watch, shutdown) sends close_notify and waits at most
+            // this long for the server's: a server busy streaming may never answer, and NIO's 5 s
+            // default would keep every cancelled watch's socket open that long. Go clients do not wait.
+            configuration.shutdownTimeout = .milliseconds(100)
             if config.insecureSkipTLSVerify {
                 configuration.certificateVerification = .none
             } else if let caPEM = config.caPEM {

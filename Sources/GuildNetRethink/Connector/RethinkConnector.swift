@@ -11,7 +11,8 @@ import Logging
 ///   first connection is being opened other callers wait for it (and share its error). Closed
 ///   connections are dropped and replaced on demand.
 /// - The address comes from the resolver on each new connection (discovery through the cluster's
-///   Kubernetes client, or the `rethinkdb.address` setting), else from the configuration.
+///   Kubernetes client, or the `rethinkdb.address` setting), else from the configuration. A
+///   resolver that takes longer than the connect timeout counts as `rethink_unreachable`.
 /// - ``run()`` hosts the changefeeds' task group and is run by the cluster's supervisor;
 ///   ``shutdown()`` ends every feed and closes every connection.
 public actor RethinkConnector {
@@ -109,13 +110,14 @@ public actor RethinkConnector {
             isShutDown = true
             logger.info("rethink connector shutting down", metadata: ["open_connections": "\(connections.count)"])
         }
+        // Callers waiting for a connection (feeds resubscribing included) fail now, so no feed waits.
+        resumeOpenWaiters(with: RethinkError.shutDown.hostError)
         await changefeeds.shutdown()
         let open = connections
         connections.removeAll()
         for connection in open {
             await connection.close()
         }
-        resumeOpenWaiters(with: RethinkError.shutDown.hostError)
     }
 
     /// A snapshot: address (never the password), connections, counters, last error, feeds.
@@ -179,7 +181,12 @@ public actor RethinkConnector {
         do {
             let address: RethinkAddress
             do {
-                address = try await resolveAddress()
+                let resolve = resolveAddress
+                address = try await withDeadline(configuration.connectTimeout, "resolving the RethinkDB address") {
+                    try await resolve()
+                }
+            } catch let error as HostError where error.code == .timeout {
+                throw RethinkError.unreachable(address: "(unresolved)", reason: error.message).hostError
             } catch let error as HostError {
                 throw error
             } catch is CancellationError {

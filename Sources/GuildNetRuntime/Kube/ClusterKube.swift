@@ -78,12 +78,25 @@ public actor ClusterKube: ClusterChild {
     public func run() async throws {
         guard let stream = startStream else { return try await waitForCancellation() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.sampleMetrics() }
+            // Clusters without a kubeconfig have no client and nothing to sample.
+            if client != nil { group.addTask { await self.sampleMetrics() } }
             for await informer in stream {
                 group.addTask { await informer.run() }
             }
+            // Cancelled: close the client now, so watches blocked reading a quiet stream (AsyncHTTPClient
+            // notices cancellation only when the next chunk arrives) fail at once and the informers end.
+            await self.shutdownClient()
         }
         try Task.checkCancellation()
+    }
+
+    private func shutdownClient() async {
+        guard let client else { return }
+        do {
+            try await client.shutdown()
+        } catch {
+            logger.debug("Kubernetes client shutdown: \(error)")
+        }
     }
 
     // MARK: Metrics
@@ -131,13 +144,7 @@ public actor ClusterKube: ClusterChild {
         self.informers.removeAll()
         let reason = HostError(.clusterStopping, "the cluster's Kubernetes client stopped")
         for informer in informers { await informer.shutdown(reason: reason) }
-        if let client {
-            do {
-                try await client.shutdown()
-            } catch {
-                logger.debug("Kubernetes client shutdown: \(error)")
-            }
-        }
+        await shutdownClient()
         client = nil
         config = nil
         publishedRequests = 0

@@ -62,8 +62,13 @@ public actor ClusterRethink: ClusterChild {
     public func run() async throws {
         guard let stream = runStream else { return try await waitForCancellation() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.sampleMetrics() }
+            var sampling = false
             for await connector in stream {
+                // The feed gauge is sampled only once the cluster uses RethinkDB (idle clusters cost nothing).
+                if !sampling {
+                    sampling = true
+                    group.addTask { await self.sampleMetrics() }
+                }
                 group.addTask {
                     do {
                         try await connector.run()

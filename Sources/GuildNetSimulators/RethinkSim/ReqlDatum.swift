@@ -50,7 +50,7 @@ enum ReqlDatum {
             return x == y ? 0 : (x < y ? -1 : 1)
         case (.string(let x), .string(let y)):
             if x == y { return 0 }
-            return Array(x.utf8).lexicographicallyPrecedes(Array(y.utf8)) ? -1 : 1
+            return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
         case (.array(let x), .array(let y)):
             for (left, right) in zip(x, y) {
                 let order = compare(left, right)

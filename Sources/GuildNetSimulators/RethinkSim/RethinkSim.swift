@@ -9,6 +9,16 @@ import NIOPosix
 /// RethinkDB 2.4's semantics and messages for a term subset, plus fault injection.
 /// The official Python driver referees it (Tests/GuildNetSimulatorsTests/RethinkSimRefereeTests.swift).
 ///
+/// Terms: datums, MAKE_ARRAY, MAKE_OBJ, FUNC/VAR/IMPLICIT_VAR, FUNCALL, EQ/NE/LT/LE/GT/GE, NOT/AND/OR,
+/// ADD/SUB/MUL/DIV, GET_FIELD/BRACKET/NTH, HAS_FIELDS, DEFAULT, ERROR, db, table, get, get_all (`index`),
+/// filter (function or object, `default`), order_by (fields, asc/desc, functions, `index`), limit, count,
+/// pluck, insert (`conflict`, `return_changes`), update, replace, delete, changes (`include_initial`,
+/// `include_states`, `include_types`, `squash`, `changefeed_queue_size`; on a table, get, get_all,
+/// filter, pluck), db_create/db_drop/db_list, table_create (`primary_key`)/table_drop/table_list,
+/// index_create (field or function, `multi`)/index_list/index_drop/index_status/index_wait, wait.
+/// Any other term is a COMPILE_ERROR naming its number. Not modelled: the `rethinkdb` system database,
+/// time/geo/binary pseudo-types, changes on `order_by().limit()`.
+///
 /// Lifecycle: `init`, then `run()` inside the owner's task group (serves until cancelled or
 /// `stop()`), `endpoint()` waits until listening. `withRunning` does all three.
 public actor RethinkSim {
