@@ -47,7 +47,12 @@ struct RethinkBench {
 
     static func main() async {
         do {
-            let options = try Options(Array(CommandLine.arguments.dropFirst()))
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            if arguments.first == "--flood-worker" {
+                try await FloodWorker(Array(arguments.dropFirst())).run()
+                return
+            }
+            let options = try Options(arguments)
             print(try await run(options).jsonString)
         } catch {
             FileHandle.standardError.write(Data("hostapp-rethink-bench: \(error)\n".utf8))
@@ -275,18 +280,18 @@ struct RethinkBench {
 
     // MARK: 4. Isolation: a flood on A vs B's event latency
 
+    /// B's probe latency, quiet and while another process floods cluster A: the flood's writer and
+    /// its control-protocol reader run in a `--flood-worker` child process, so this process only
+    /// measures B.
     static func isolation(hostapp: String, socket: String, probes: Int, floodRate: Int) async throws -> JSONValue {
         let simA = try await SimProcess.start(hostapp: hostapp)
         let simB = try await SimProcess.start(hostapp: hostapp)
         try await simA.createTable("flood")
         try await simB.createTable("probe")
-        let clientA = try await ControlClient.connect(path: socket)
         let clientB = try await ControlClient.connect(path: socket)
-        try await register(clientA, cluster: "iso-a", sim: simA)
+        try await register(clientB, cluster: "iso-a", sim: simA)
         try await register(clientB, cluster: "iso-b", sim: simB)
-        _ = try await subscribe(clientA, cluster: "iso-a", table: "flood", id: "a")
         _ = try await subscribe(clientB, cluster: "iso-b", table: "probe", id: "b")
-        try await waitForFeeds(clientA, cluster: "iso-a", 1)
         try await waitForFeeds(clientB, cluster: "iso-b", 1)
 
         @Sendable func probeB(offset: Int) async throws -> [Duration] {
@@ -298,47 +303,16 @@ struct RethinkBench {
             return try await latencies
         }
         let quiet = try await probeB(offset: 0)
-        let stop = LockedValue(false)
-        let floodClock = ContinuousClock()
-        let floodStarted = floodClock.now
-        let (busy, written, read) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-            group.addTask {
-                var written = 0
-                let clock = ContinuousClock()
-                let started = clock.now
-                while !stop.withLock({ $0 }) {
-                    if floodRate > 0 {
-                        // Pace: stay at `floodRate` rows per second on average.
-                        let due = started.advanced(by: .nanoseconds(Int64(Double(written) / Double(floodRate) * 1e9)))
-                        if due > clock.now { try await Task.sleep(until: due, clock: clock) }
-                    }
-                    let now = Bench.nowNanos()
-                    try await simA.insert("flood", (0..<100).map { ["id": .int(Int64(written + $0)), "t": .int(now)] })
-                    written += 100
-                }
-                return (written, 0)
-            }
-            group.addTask {
-                var read = 0
-                while !stop.withLock({ $0 }), try await clientA.receive() != nil { read += 1 }
-                return (0, read)
-            }
-            let busy = try await probeB(offset: 1_000_000)
-            stop.withLock { $0 = true }
-            // One more write produces one more event, which unblocks A's reader.
-            try await simA.insert("flood", [["id": -1, "t": 0]])
-            var written = 0
-            var read = 0
-            for try await (w, r) in group {
-                written += w
-                read += r
-            }
-            return (busy, written, read)
-        }
-        let floodSeconds = floodStarted.duration(to: floodClock.now).seconds
+        let floodSeconds = Double(probes) / 100 + 1
+        let worker = try BenchProcess(
+            CommandLine.arguments[0],
+            ["--flood-worker", socket, "iso-a", simA.address.description, String(floodRate), String(floodSeconds)])
+        _ = try await worker.waitForLine(prefix: "FLOOD READY")
+        let busy = try await probeB(offset: 1_000_000)
+        let summary = try JSONParser.parse(try await worker.waitForLine(prefix: "FLOOD DONE ", timeout: .seconds(120)))
+        worker.terminate()
         _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-b"], id: "ub")
-        _ = try await call(clientA, ["op": "cluster.unregister", "cluster": "iso-a"], id: "ua")
-        await clientA.close()
+        _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-a"], id: "ua")
         await clientB.close()
         await simA.stop()
         await simB.stop()
@@ -346,12 +320,10 @@ struct RethinkBench {
         let busyP99 = percentile(busy, 0.99)
         return [
             "a_flood_rate_requested": .int(Int64(floodRate)),
+            "a_flood": summary,
             "b_latency_quiet_ms": Bench.percentiles(quiet),
             "b_latency_during_a_flood_ms": Bench.percentiles(busy),
             "b_p99_change_percent": .double(((busyP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
-            "a_flood_rows_written": .int(Int64(written)),
-            "a_flood_lines_read": .int(Int64(read)),
-            "a_flood_events_per_second": .double((Double(read) / floodSeconds).rounded()),
         ]
     }
 
@@ -367,5 +339,74 @@ extension Sequence {
         var result: [T] = []
         for element in self { result.append(try await transform(element)) }
         return result
+    }
+}
+
+/// `--flood-worker SOCKET CLUSTER HOST:PORT RATE SECONDS`: subscribes to CLUSTER's `flood` table
+/// over the daemon's socket, prints `FLOOD READY`, writes rows to the RethinkDB at HOST:PORT at RATE
+/// rows/s (0: as fast as it can) for SECONDS while reading every event line, then prints
+/// `FLOOD DONE {json}`.
+struct FloodWorker {
+    let socket: String
+    let cluster: String
+    let address: RethinkAddress
+    let rate: Int
+    let seconds: Double
+
+    init(_ arguments: [String]) throws {
+        guard arguments.count == 5, let rate = Int(arguments[3]), let seconds = Double(arguments[4]) else {
+            throw BenchError("usage: --flood-worker SOCKET CLUSTER HOST:PORT RATE SECONDS")
+        }
+        socket = arguments[0]
+        cluster = arguments[1]
+        address = try RethinkAddress(parsing: arguments[2])
+        self.rate = rate
+        self.seconds = seconds
+    }
+
+    func run() async throws {
+        let client = try await ControlClient.connect(path: socket)
+        _ = try await RethinkBench.subscribe(client, cluster: cluster, table: "flood", id: "flood")
+        try await RethinkBench.waitForFeeds(client, cluster: cluster, 1)
+        let writer = try await RethinkConnection.connect(to: address, user: "bench", password: RethinkBench.password)
+        FileHandle.standardOutput.write(Data("FLOOD READY\n".utf8))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let end = started.advanced(by: .nanoseconds(Int64(seconds * 1e9)))
+        let (written, read) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            group.addTask {
+                var written = 0
+                while clock.now < end {
+                    if rate > 0 {
+                        let due = started.advanced(by: .nanoseconds(Int64(Double(written) / Double(rate) * 1e9)))
+                        if due > clock.now { try await Task.sleep(until: due, clock: clock) }
+                    }
+                    _ = try await writer.run(ReQL.table("flood").insert(.array((0..<100).map { ["id": .int(Int64(written + $0))] })))
+                    written += 100
+                }
+                // One last row: its event tells the reader the flood is over.
+                _ = try await writer.run(ReQL.table("flood").insert(["id": -1, "last": true]))
+                return (written, 0)
+            }
+            group.addTask {
+                var read = 0
+                while let line = try await client.receive() {
+                    read += 1
+                    if line.count < 200, String(decoding: line, as: UTF8.self).contains("\"last\":true") { break }
+                }
+                return (0, read)
+            }
+            var totals = (0, 0)
+            for try await (w, r) in group { totals = (totals.0 + w, totals.1 + r) }
+            return totals
+        }
+        let elapsed = started.duration(to: clock.now).seconds
+        await writer.close()
+        await client.close()
+        let summary: JSONValue = [
+            "rows_written": .int(Int64(written)), "lines_read": .int(Int64(read)),
+            "events_per_second": .double((Double(read) / elapsed).rounded()), "seconds": .double((elapsed * 1000).rounded() / 1000),
+        ]
+        FileHandle.standardOutput.write(Data(("FLOOD DONE " + summary.jsonString + "\n").utf8))
     }
 }
