@@ -22,4 +22,4 @@ swift test --skip-build
 echo "== concurrency suites under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan 2>&1 | tail -n 3
 swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
-    --filter 'HostActorTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests'
+    --filter 'HostActorTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeOpsTests|RethinkOpsTests'

@@ -186,6 +186,8 @@ public struct JSONParser {
     }
 
     private func validUTF8(_ slice: ArraySlice<UInt8>, at start: Int) throws(Error) -> String {
+        // Most strings (keys, names, resource versions) are ASCII: no validation needed.
+        if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
         guard let string = String(validating: slice, as: UTF8.self) else {
             throw Error(offset: start, reason: "string is not valid UTF-8")
         }

@@ -143,13 +143,13 @@ enum KubeBench {
         }
     }
 
-    /// Polls `condition` every 5 ms (a benchmark may poll; tests must not).
+    /// Polls `condition` every 10 ms (a benchmark may poll; tests must not).
     static func waitFor(_ what: String, timeout: Duration = .seconds(600), _ condition: () async throws -> Bool) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while try await !condition() {
             guard clock.now < deadline else { throw HostError(.timeout, "benchmark timed out waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 
