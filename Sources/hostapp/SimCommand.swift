@@ -51,38 +51,12 @@ struct SimKubeCommand: AsyncParsableCommand {
         options.port = port
         if let token { options.token = token }
         let sim = try await KubeSim(options: options)
-
-        let (signals, signalContinuation) = AsyncStream<Int32>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { signalContinuation.yield(signalNumber) }
-            source.resume()
-            sources.append(source)
-        }
-        defer {
-            for source in sources { source.cancel() }
-            signalContinuation.finish()
-        }
-
         let kubeconfigOut = self.kubeconfigOut
         let credential: KubeSimUser = user == .token ? .token : .clientCertificate
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await sim.run() }
-            group.addTask {
-                for await _ in signals { break }
-                await sim.stop()
-            }
-            let endpoint = try await sim.endpoint()
+        try await sim.servingUntilSignal { sim, endpoint in
             try sim.writeKubeconfig(to: kubeconfigOut, endpoint: endpoint, user: credential)
             // Unbuffered write: the line must reach a pipe reader at once.
             FileHandle.standardOutput.write(Data("KubeSim listening on \(endpoint.url)\n".utf8))
-            // The first task to end (the server, after a signal or a failure) ends the command.
-            try await group.next()
-            signalContinuation.finish()
-            group.cancelAll()
-            try await group.waitForAll()
         }
     }
 }
@@ -118,35 +92,9 @@ struct SimRethinkCommand: AsyncParsableCommand {
         options.users = [user: password]
         options.batchSize = batchSize
         let sim = try await RethinkSim(options: options)
-
-        let (signals, signalContinuation) = AsyncStream<Int32>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { signalContinuation.yield(signalNumber) }
-            source.resume()
-            sources.append(source)
-        }
-        defer {
-            for source in sources { source.cancel() }
-            signalContinuation.finish()
-        }
-
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await sim.run() }
-            group.addTask {
-                for await _ in signals { break }
-                await sim.stop()
-            }
-            let endpoint = try await sim.endpoint()
+        try await sim.servingUntilSignal { _, endpoint in
             // Unbuffered write: the line must reach a pipe reader at once.
             FileHandle.standardOutput.write(Data("RethinkSim listening on \(endpoint.host):\(endpoint.port)\n".utf8))
-            // The first task to end (the server, after a signal or a failure) ends the command.
-            try await group.next()
-            signalContinuation.finish()
-            group.cancelAll()
-            try await group.waitForAll()
         }
     }
 }

@@ -97,34 +97,9 @@ enum KubeTestSupport {
         return result
     }
 
-    /// The whole text of a /proc file (`String(contentsOfFile:)` may stop after the first read of a
-    /// procfs file, which lists only part of a long socket table).
-    static func procText(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.readToEnd() else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// TCP connections of this process with `port` at either end (both sides of an in-process sim).
     static func tcpConnections(port: Int) -> Int {
-        let inodes = Set(ProcessResources.openFileTargets().compactMap { target -> String? in
-            guard target.hasPrefix("socket:[") else { return nil }
-            return String(target.dropFirst(8).dropLast())
-        })
-        var count = 0
-        for table in ["tcp", "tcp6"] {
-            guard let text = procText("/proc/net/\(table)") else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                // sl local_address rem_address st ... inode(9); st 0A = LISTEN (the sim's own socket).
-                guard fields.count > 9, fields[3] != "0A", inodes.contains(String(fields[9])) else { continue }
-                let local = fields[1].split(separator: ":").last.flatMap { Int($0, radix: 16) }
-                let remote = fields[2].split(separator: ":").last.flatMap { Int($0, radix: 16) }
-                if local == port || remote == port { count += 1 }
-            }
-        }
-        return count
+        ProcessResources.tcpConnections(withPort: port)
     }
 }
 

@@ -71,37 +71,9 @@ enum RethinkHarness {
         try ReservedPort()
     }
 
-    /// This process's TCP client sockets connected to `port` (a local server there), found through
-    /// /proc/self/fd and /proc/net/tcp{,6}. A socket of one of this process's servers whose peer happens
-    /// to use `port` as its ephemeral port is not one: sockets whose local port is a listening port of
-    /// this process are skipped.
+    /// This process's TCP client sockets connected to `port` (see ``ProcessResources/tcpConnections(toPort:pid:)``).
     static func clientSockets(toPort port: Int) -> Int {
-        let inodes = Set(ProcessResources.openFileTargets().compactMap { target -> String? in
-            guard target.hasPrefix("socket:[") else { return nil }
-            return String(target.dropFirst(8).dropLast())
-        })
-        struct Entry {
-            var localPort: Int
-            var remotePort: Int
-            var listening: Bool
-        }
-        var entries: [Entry] = []
-        for table in ["tcp", "tcp6"] {
-            // Read to the end: String(contentsOfFile:) stops after the first page of a /proc file.
-            guard let handle = FileHandle(forReadingAtPath: "/proc/net/\(table)") else { continue }
-            let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-            try? handle.close()
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count > 9, inodes.contains(String(fields[9])),
-                    let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
-                    let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
-                else { continue }
-                entries.append(Entry(localPort: local, remotePort: remote, listening: fields[3] == "0A"))
-            }
-        }
-        let listeningPorts = Set(entries.filter(\.listening).map(\.localPort))
-        return entries.filter { !$0.listening && $0.remotePort == port && !listeningPorts.contains($0.localPort) }.count
+        ProcessResources.tcpConnections(toPort: port)
     }
 
     /// The HostError a throwing call ends with (fails the test when it does not throw one).

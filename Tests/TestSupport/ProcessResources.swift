@@ -33,19 +33,44 @@ public enum ProcessResources {
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    /// TCP connections of `pid` whose remote port is `port` (e.g. clients of an in-process simulator).
-    public static func tcpConnections(toPort port: Int, pid: String = "self") -> Int {
+    /// One row of /proc/net/tcp{,6} for a socket of `pid`.
+    struct TCPSocket {
+        var localPort: Int
+        var remotePort: Int
+        var listening: Bool
+    }
+
+    /// The TCP sockets (v4 and v6) among the open descriptors of `pid`.
+    static func tcpSockets(pid: String) -> [TCPSocket] {
         let inodes = socketInodes(pid: pid)
-        var count = 0
+        var sockets: [TCPSocket] = []
         for table in ["tcp", "tcp6"] {
             guard let text = procText("/proc/net/\(table)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
+                // sl local_address rem_address st … inode(9); st 0A = LISTEN.
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count > 9, inodes.contains(String(fields[9])) else { continue }
-                if fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) == port { count += 1 }
+                guard fields.count > 9, inodes.contains(String(fields[9])),
+                    let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                    let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+                else { continue }
+                sockets.append(TCPSocket(localPort: local, remotePort: remote, listening: fields[3] == "0A"))
             }
         }
-        return count
+        return sockets
+    }
+
+    /// Client connections of `pid` to `port` (e.g. to an in-process simulator). A connection accepted by
+    /// one of the process's own servers whose peer happens to use `port` as its ephemeral port is not
+    /// counted: sockets whose local port is a listening port of the process are skipped.
+    public static func tcpConnections(toPort port: Int, pid: String = "self") -> Int {
+        let sockets = tcpSockets(pid: pid)
+        let listeningPorts = Set(sockets.filter(\.listening).map(\.localPort))
+        return sockets.filter { !$0.listening && $0.remotePort == port && !listeningPorts.contains($0.localPort) }.count
+    }
+
+    /// Connections of `pid` with `port` at either end (both sides of an in-process simulator's connections).
+    public static func tcpConnections(withPort port: Int, pid: String = "self") -> Int {
+        tcpSockets(pid: pid).filter { !$0.listening && ($0.localPort == port || $0.remotePort == port) }.count
     }
 
     /// Listening sockets (TCP, TCP6 and Unix) owned by `pid`, as "tcp:PORT" / "unix:PATH".

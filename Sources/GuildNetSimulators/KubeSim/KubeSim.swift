@@ -64,7 +64,7 @@ public enum KubeSimUser: Sendable, Hashable {
 ///
 /// Lifecycle: `init` (PKI + seed), then `run()` inside the owner's task group (serves until
 /// cancelled or `stop()`), `endpoint()` waits until listening. `withRunning` does all three.
-public actor KubeSim {
+public actor KubeSim: SimulatedServer {
     public nonisolated let options: KubeSimOptions
     public nonisolated let pki: KubeSimPKI
     nonisolated let shared: KubeSimShared
@@ -113,24 +113,7 @@ public actor KubeSim {
         options: KubeSimOptions = KubeSimOptions(),
         _ body: @Sendable (KubeSim, KubeSimEndpoint) async throws -> T
     ) async throws -> T {
-        let sim = try await KubeSim(options: options)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await sim.run()
-                return nil
-            }
-            do {
-                let endpoint = try await sim.endpoint()
-                let result = try await body(sim, endpoint)
-                await sim.stop()
-                while let next = try await group.next() { _ = next }
-                return result
-            } catch {
-                await sim.stop()
-                group.cancelAll()
-                throw error
-            }
-        }
+        try await KubeSim(options: options).serving(body)
     }
 
     // MARK: - Lifecycle

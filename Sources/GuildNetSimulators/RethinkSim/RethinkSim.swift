@@ -21,7 +21,7 @@ import NIOPosix
 ///
 /// Lifecycle: `init`, then `run()` inside the owner's task group (serves until cancelled or
 /// `stop()`), `endpoint()` waits until listening. `withRunning` does all three.
-public actor RethinkSim {
+public actor RethinkSim: SimulatedServer {
     public nonisolated let options: RethinkSimOptions
     nonisolated let shared: RethinkSimShared
 
@@ -48,24 +48,7 @@ public actor RethinkSim {
         options: RethinkSimOptions = RethinkSimOptions(),
         _ body: @Sendable (RethinkSim, RethinkSimEndpoint) async throws -> T
     ) async throws -> T {
-        let sim = try await RethinkSim(options: options)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await sim.run()
-                return nil
-            }
-            do {
-                let endpoint = try await sim.endpoint()
-                let result = try await body(sim, endpoint)
-                await sim.stop()
-                while let next = try await group.next() { _ = next }
-                return result
-            } catch {
-                await sim.stop()
-                group.cancelAll()
-                throw error
-            }
-        }
+        try await RethinkSim(options: options).serving(body)
     }
 
     // MARK: - Lifecycle

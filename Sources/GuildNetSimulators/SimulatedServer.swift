@@ -1,0 +1,54 @@
+import Foundation
+
+/// What KubeSim and RethinkSim share: serve in the caller's task, report the bound endpoint, stop.
+public protocol SimulatedServer: Actor {
+    associatedtype Endpoint: Sendable
+    /// Serves until the calling task is cancelled or ``stop()`` is called. Call once.
+    func run() async throws
+    /// The listening address; waits until ``run()`` has bound its socket.
+    func endpoint() async throws -> Endpoint
+    /// Makes ``run()`` return.
+    func stop()
+}
+
+extension SimulatedServer {
+    /// Serves `self` in a child task while `body` runs, then stops it and waits for it to finish.
+    public func serving<T: Sendable>(_ body: @Sendable (Self, Endpoint) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.run()
+                return nil
+            }
+            do {
+                let endpoint = try await self.endpoint()
+                let result = try await body(self, endpoint)
+                stop()
+                while let next = try await group.next() { _ = next }
+                return result
+            } catch {
+                stop()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM (for `hostapp sim …`): `ready` runs once the server listens.
+    public func servingUntilSignal(_ ready: @Sendable (Self, Endpoint) async throws -> Void) async throws {
+        let signals = SignalStream([SIGINT, SIGTERM])
+        defer { signals.cancel() }
+        let received = signals.stream
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            group.addTask {
+                for await _ in received { break }
+                await self.stop()
+            }
+            try await ready(self, try await self.endpoint())
+            // The first task to end (the server, after a signal or a failure) ends the command.
+            try await group.next()
+            group.cancelAll()  // also ends the signal watcher's loop
+            try await group.waitForAll()
+        }
+    }
+}
