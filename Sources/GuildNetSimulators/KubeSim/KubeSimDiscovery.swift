@@ -37,6 +37,48 @@ enum KubeSimDiscovery {
         }),
     ])
 
+    /// The aggregated discovery media type (kubectl ≥ 1.26 asks for it first on `/api` and `/apis`).
+    static let aggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+    /// Whether an `Accept` header asks for aggregated discovery (v2, or v2beta1 answered as v2).
+    static func wantsAggregated(_ accept: String?) -> Bool {
+        guard let accept else { return false }
+        return accept.contains("as=APIGroupDiscoveryList") && accept.contains("g=apidiscovery.k8s.io")
+    }
+
+    /// `/api` as an `APIGroupDiscoveryList`: the core group (empty name) with every simulated resource.
+    static let aggregatedCore: JSONValue = .object([
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": [:],
+        "items": [
+            [
+                "metadata": [:],
+                "versions": [
+                    .object([
+                        "version": "v1",
+                        "freshness": "Current",
+                        "resources": .array(KubeResource.allCases.map { resource in
+                            .object([
+                                "resource": .string(resource.rawValue),
+                                "responseKind": ["group": "", "version": "v1", "kind": .string(resource.kind)],
+                                "scope": resource.namespaced ? "Namespaced" : "Cluster",
+                                "singularResource": .string(resource.singular),
+                                "verbs": .array(KubeResource.verbs.map { .string($0) }),
+                                "shortNames": .array(resource.shortNames.map { .string($0) }),
+                            ])
+                        }),
+                    ])
+                ],
+            ]
+        ],
+    ])
+
+    /// `/apis` as an `APIGroupDiscoveryList`: no groups beyond the core one.
+    static let aggregatedGroups: JSONValue = [
+        "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": [:], "items": [],
+    ]
+
     static let openAPIHash = "4d6f636b4b75626553696d"
 
     static let openAPIIndex: JSONValue = [

@@ -112,6 +112,13 @@ struct KubeSimResponder: HTTPResponder {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.serialized)))
     }
 
+    /// A discovery document in the aggregated media type.
+    static func aggregated(_ value: JSONValue) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = KubeSimDiscovery.aggregatedContentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.serialized)))
+    }
+
     static func statusResponse(_ error: KubeStatusError) -> Response {
         json(error.status, status: HTTPResponse.Status(code: error.code))
     }
@@ -123,6 +130,7 @@ struct KubeSimResponder: HTTPResponder {
         let segments = path.split(separator: "/").map(String.init)
         let method = request.method
         let query = request.uri.queryParameters
+        let aggregated = KubeSimDiscovery.wantsAggregated(request.headers[.accept])
 
         switch segments.first {
         case "version" where segments.count == 1:
@@ -132,7 +140,9 @@ struct KubeSimResponder: HTTPResponder {
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok")))
         case "apis":
-            if segments.count == 1 { return Self.json(KubeSimDiscovery.apiGroupList) }
+            if segments.count == 1 {
+                return aggregated ? Self.aggregated(KubeSimDiscovery.aggregatedGroups) : Self.json(KubeSimDiscovery.apiGroupList)
+            }
             throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         case "openapi":
             if segments == ["openapi", "v3"] { return Self.json(KubeSimDiscovery.openAPIIndex) }
@@ -143,7 +153,9 @@ struct KubeSimResponder: HTTPResponder {
         default:
             throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         }
-        if segments.count == 1 { return Self.json(KubeSimDiscovery.apiVersions) }
+        if segments.count == 1 {
+            return aggregated ? Self.aggregated(KubeSimDiscovery.aggregatedCore) : Self.json(KubeSimDiscovery.apiVersions)
+        }
         guard segments[1] == "v1" else {
             throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         }
