@@ -194,3 +194,27 @@ struct KubeSimSemanticsTests {
         await store.unsubscribe(initial.id)
     }
 }
+
+@Suite struct StrategicMergePatchTests {
+    @Test func keyedListsMergeByTheirKeyAndPlainListsReplace() throws {
+        let pod: JSONValue = [
+            "metadata": ["labels": ["a": "1"]],
+            "spec": [
+                "containers": [["name": "app", "image": "v1"], ["name": "sidecar", "image": "s1"]],
+                "args": ["x"],
+            ],
+        ]
+        let patch: JSONValue = [
+            "metadata": ["labels": ["b": "2"]],
+            "spec": [
+                "containers": [["name": "app", "image": "v2"], ["name": "sidecar", "$patch": "delete"], ["name": "new", "image": "n1"]],
+                "args": ["y"],
+            ],
+        ]
+        let merged = StrategicMergePatch.apply(pod, patch)
+        #expect(merged["metadata"]?["labels"] == ["a": "1", "b": "2"])
+        #expect(merged["spec"]?["containers"] == [["name": "app", "image": "v2"], ["name": "new", "image": "n1"]])
+        #expect(merged["spec"]?["args"] == ["y"])
+        #expect(StrategicMergePatch.apply(pod, ["spec": ["$patch": "replace", "containers": []]])["spec"] == ["containers": []])
+    }
+}

@@ -128,9 +128,8 @@ extension JSONValue {
     }
 }
 
-/// RFC 7386 JSON merge patch: objects merge recursively, `null` deletes, everything else replaces.
-/// Strategic-merge directives (`$patch`, `$setElementOrder/…`, `$retainKeys`, `$deleteFromPrimitiveList/…`)
-/// are dropped, so a strategic merge patch of the simulated kinds behaves as a merge patch (lists replaced).
+/// RFC 7386 JSON merge patch: objects merge recursively, `null` deletes, everything else replaces
+/// (keys starting with `$` are ignored). Strategic merge patches go to ``StrategicMergePatch``.
 func mergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
     guard case .object(let patchObject) = patch else { return patch }
     var result = target.objectValue ?? [:]

@@ -212,7 +212,8 @@ struct KubeSimResponder: HTTPResponder {
                     message: "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json")
             }
             let body = try await Self.body(request)
-            return Self.json(try await shared.store.patch(resource, namespace: ns, name: name, patch: body))
+            let strategic = contentType == "application/strategic-merge-patch+json"
+            return Self.json(try await shared.store.patch(resource, namespace: ns, name: name, patch: body, strategic: strategic))
         case (.delete, let name?):
             return Self.json(try await shared.store.delete(resource, namespace: ns, name: name))
         default:

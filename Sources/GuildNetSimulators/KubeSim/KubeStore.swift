@@ -214,7 +214,7 @@ actor KubeStore {
         return replace(resource, key: key, existing: existing, with: object)
     }
 
-    func patch(_ resource: KubeResource, namespace: String, name: String, patch: JSONValue) throws -> JSONValue {
+    func patch(_ resource: KubeResource, namespace: String, name: String, patch: JSONValue, strategic: Bool = false) throws -> JSONValue {
         guard case .object = patch else { throw KubeStatusError.badRequest("the patch was not a JSON object") }
         let ns = resource.namespaced ? namespace : ""
         let key = ObjectKey(namespace: ns, name: name)
@@ -224,7 +224,7 @@ actor KubeStore {
         {
             throw KubeStatusError.conflict(resource, name)
         }
-        let merged = mergePatch(existing, patch)
+        let merged = strategic ? StrategicMergePatch.apply(existing, patch) : mergePatch(existing, patch)
         if merged == existing { return existing }  // no-op patches do not bump the resourceVersion
         return replace(resource, key: key, existing: existing, with: merged)
     }
