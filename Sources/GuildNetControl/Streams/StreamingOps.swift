@@ -38,8 +38,16 @@ extension OpContext {
                 kind: subscription.kind,
                 cluster: subscription.cluster,
                 pump: { output in
+                    var sinceYield = 0
                     for await element in subscription.events {
                         await output.send(line(subscription.render(element)))
+                        // Buffered events do not suspend: yield now and then so one busy stream
+                        // cannot hold an executor thread while other connections' events wait.
+                        sinceYield += 1
+                        if sinceYield == 32 {
+                            sinceYield = 0
+                            await Task.yield()
+                        }
                     }
                     if let final = subscription.final, !Task.isCancelled && !cancelledByClient.withLock({ $0 }) {
                         await output.send(line(await final()))

@@ -93,17 +93,28 @@ final class ChangefeedWorker: Sendable {
         Task.isCancelled || stopRequested.withLock { $0 } || sink.isEnded
     }
 
+    /// Changes handled before the worker yields its thread (fairness between feeds and clusters).
+    static let itemsPerTurn = 32
+
     private func loop(first: RethinkCursor) async {
         var reconciler = ChangefeedReconciler(primaryKey: primaryKey, forwardInitial: forwardInitial, forwardStates: forwardStates)
         var cursor = first
         while true {
             do {
+                var sinceYield = 0
                 for try await item in cursor {
                     for event in reconciler.process(item) {
                         guard sink.emit(event) else {
                             cursor.close()
                             return
                         }
+                    }
+                    // A batch of up to 1,000 changes is already buffered: give other clusters' tasks a
+                    // turn every few dozen, so one flooded feed cannot hold an executor thread for long.
+                    sinceYield += 1
+                    if sinceYield == Self.itemsPerTurn {
+                        sinceYield = 0
+                        await Task.yield()
                     }
                 }
                 // The server ended the feed without an error (it answered a STOP).
