@@ -191,7 +191,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "KubeBench",
-            dependencies: ["GuildNetKube", "GuildNetSimulators", "GuildNetCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BenchSupport", "GuildNetKube", "GuildNetSimulators", "GuildNetCore", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "StressTests/KubeBench",
             swiftSettings: swiftSettings
         ),

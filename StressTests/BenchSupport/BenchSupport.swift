@@ -12,6 +12,13 @@ public enum Bench {
     /// Milliseconds with microsecond resolution.
     public static func ms(_ duration: Duration) -> Double { (duration.seconds * 1e6).rounded() / 1e3 }
 
+    /// The `p` quantile (0…1) of `durations` in seconds; 0 without samples.
+    public static func percentile(_ durations: [Duration], _ p: Double) -> Double {
+        let sorted = durations.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds
+    }
+
     /// `{"p50":…,"p99":…,"max":…,"count":…}` in milliseconds, or null without samples.
     public static func percentiles(_ durations: [Duration]) -> JSONValue {
         let sorted = durations.sorted()

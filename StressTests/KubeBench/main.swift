@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import GuildNetCore
 import GuildNetKube
@@ -28,20 +29,13 @@ enum KubeBench {
         var latencySamples = 300
 
         init(_ arguments: [String]) throws {
-            var iterator = arguments.makeIterator()
-            while let flag = iterator.next() {
-                guard let value = iterator.next(), let number = Int(value), number > 0 else {
-                    throw HostError(.invalidField, "\(flag) needs a positive integer")
-                }
-                switch flag {
-                case "--events-one": eventsOne = number
-                case "--events-fifty": eventsFifty = number
-                case "--clusters": clusters = number
-                case "--memory-pods": memoryPods = number
-                case "--latency-samples": latencySamples = number
-                default: throw HostError(.invalidField, "unknown flag \(flag)")
-                }
-            }
+            let flags = try Bench.flags(
+                arguments, allowed: ["--events-one", "--events-fifty", "--clusters", "--memory-pods", "--latency-samples"])
+            eventsOne = try Bench.int(flags["--events-one"], "--events-one", default: eventsOne)
+            eventsFifty = try Bench.int(flags["--events-fifty"], "--events-fifty", default: eventsFifty)
+            clusters = try Bench.int(flags["--clusters"], "--clusters", default: clusters)
+            memoryPods = try Bench.int(flags["--memory-pods"], "--memory-pods", default: memoryPods)
+            latencySamples = try Bench.int(flags["--latency-samples"], "--latency-samples", default: latencySamples)
         }
     }
 
@@ -155,14 +149,6 @@ enum KubeBench {
 
     static func milliseconds(_ duration: Duration) -> Double { (duration.seconds * 1000 * 100).rounded() / 100 }
 
-    static func residentKiB() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
-        }
-        return 0
-    }
-
     /// Returns freed heap to the system (glibc `malloc_trim`, looked up at run time) so RSS
     /// reflects live memory rather than freed transient buffers.
     static func trimHeap() {
@@ -235,7 +221,7 @@ enum KubeBench {
             // Warm up TLS and the connection pool so the baseline holds them.
             _ = try await cluster.client.list(.pods, namespace: "default", limit: 1)
             trimHeap()
-            let before = residentKiB()
+            let before = Proc.residentKiB()
             let clock = ContinuousClock()
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 let started = clock.now
@@ -244,7 +230,7 @@ enum KubeBench {
                 let listed = clock.now - started
                 try await waitFor("the watch is open") { await cluster.sim.openWatchCount == 1 }
                 trimHeap()
-                let after = residentKiB()
+                let after = Proc.residentKiB()
 
                 // Forced relist: stall, cut the watch, compact the history, write, release.
                 await cluster.sim.stallReplies()

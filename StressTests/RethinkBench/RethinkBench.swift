@@ -332,8 +332,8 @@ struct RethinkBench {
         await clientB.close()
         await simA.stop()
         await simB.stop()
-        let quietP99 = percentile(quiet, 0.99)
-        let busyP99 = percentile(busy, 0.99)
+        let quietP99 = Bench.percentile(quiet, 0.99)
+        let busyP99 = Bench.percentile(busy, 0.99)
         return [
             "a_flood_rate_requested": .int(Int64(floodRate)),
             "a_flood_niced": .bool(floodNice),
@@ -342,20 +342,6 @@ struct RethinkBench {
             "b_latency_during_a_flood_ms": Bench.percentiles(busy),
             "b_p99_change_percent": .double(((busyP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
         ]
-    }
-
-    static func percentile(_ durations: [Duration], _ p: Double) -> Double {
-        let sorted = durations.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))].seconds
-    }
-}
-
-extension Sequence {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }
 

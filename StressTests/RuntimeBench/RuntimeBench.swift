@@ -20,25 +20,16 @@ struct RuntimeBench {
         var registerConcurrency = 16
 
         init(_ arguments: [String]) throws {
-            var iterator = arguments.makeIterator()
-            while let flag = iterator.next() {
-                guard let value = iterator.next() else { throw BenchError("missing value for \(flag)") }
-                switch flag {
-                case "--hostapp": hostapp = value
-                case "--clusters": clusters = try Self.int(value, flag)
-                case "--put-clients": putClients = try Self.int(value, flag)
-                case "--put-clusters": putClusters = try Self.int(value, flag)
-                case "--puts": puts = try Self.int(value, flag)
-                case "--window": window = try Self.int(value, flag)
-                case "--register-concurrency": registerConcurrency = try Self.int(value, flag)
-                default: throw BenchError("unknown flag \(flag)")
-                }
-            }
-        }
-
-        static func int(_ value: String, _ flag: String) throws -> Int {
-            guard let int = Int(value), int > 0 else { throw BenchError("\(flag) needs a positive integer") }
-            return int
+            let flags = try Bench.flags(
+                arguments,
+                allowed: ["--hostapp", "--clusters", "--put-clients", "--put-clusters", "--puts", "--window", "--register-concurrency"])
+            hostapp = flags["--hostapp"] ?? hostapp
+            clusters = try Bench.int(flags["--clusters"], "--clusters", default: clusters)
+            putClients = try Bench.int(flags["--put-clients"], "--put-clients", default: putClients)
+            putClusters = try Bench.int(flags["--put-clusters"], "--put-clusters", default: putClusters)
+            puts = try Bench.int(flags["--puts"], "--puts", default: puts)
+            window = try Bench.int(flags["--window"], "--window", default: window)
+            registerConcurrency = try Bench.int(flags["--register-concurrency"], "--register-concurrency", default: registerConcurrency)
         }
     }
 

@@ -83,9 +83,6 @@ public actor ClusterKube: ClusterChild {
             for await informer in stream {
                 group.addTask { await informer.run() }
             }
-            // Cancelled: close the client now, so watches blocked reading a quiet stream (AsyncHTTPClient
-            // notices cancellation only when the next chunk arrives) fail at once and the informers end.
-            await self.shutdownClient()
         }
         try Task.checkCancellation()
     }
@@ -105,21 +102,12 @@ public actor ClusterKube: ClusterChild {
     static let errorsCounter = "hostapp_cluster_k8s_api_errors_total"
     static let informersGauge = "hostapp_cluster_k8s_informers"
     static let watchesGauge = "hostapp_cluster_k8s_watches_open"
-    /// How often the client's counters are copied into the cluster's metric series.
-    static let samplingInterval: Duration = .seconds(2)
     private var publishedRequests = 0
     private var publishedFailures = 0
 
-    /// Copies the client's counters into `hostapp_cluster_k8s_*` every ``samplingInterval``.
+    /// Copies the client's counters into `hostapp_cluster_k8s_*` every ``metricsSamplingInterval``.
     private func sampleMetrics() async {
-        while !Task.isCancelled {
-            publishMetrics()
-            do {
-                try await Task.sleep(for: Self.samplingInterval)
-            } catch {
-                return
-            }
-        }
+        await sampleEvery(metricsSamplingInterval) { publishMetrics() }
     }
 
     private func publishMetrics() {

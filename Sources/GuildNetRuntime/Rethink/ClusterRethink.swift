@@ -135,16 +135,10 @@ public actor ClusterRethink: ClusterChild {
         get async { await connector?.status().feeds.active ?? 0 }
     }
 
-    /// Copies the connector's feed count into the cluster's gauge every 2 s.
+    /// Copies the connector's feed count into the cluster's gauge every ``metricsSamplingInterval``.
     private func sampleMetrics() async {
-        while !Task.isCancelled {
-            let active = await activeFeeds
-            metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(active))
-            do {
-                try await Task.sleep(for: .seconds(2))
-            } catch {
-                return
-            }
+        await sampleEvery(metricsSamplingInterval) {
+            metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(await activeFeeds))
         }
     }
 

@@ -69,9 +69,7 @@ public actor KubeSim: SimulatedServer {
     public nonisolated let pki: KubeSimPKI
     nonisolated let shared: KubeSimShared
 
-    private var boundEndpoint: KubeSimEndpoint?
-    private var endpointWaiters: [CheckedContinuation<KubeSimEndpoint, any Error>] = []
-    private var runFailure: (any Error)?
+    private var endpointState = EndpointWaiters<KubeSimEndpoint>()
     private var started = false
     private let stopSignal: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
@@ -175,24 +173,18 @@ public actor KubeSim: SimulatedServer {
     }
 
     private func didBind(_ endpoint: KubeSimEndpoint) {
-        boundEndpoint = endpoint
-        let waiters = endpointWaiters
-        endpointWaiters.removeAll()
-        for waiter in waiters { waiter.resume(returning: endpoint) }
+        endpointState.bind(endpoint)
     }
 
     private func fail(_ error: any Error) {
-        runFailure = error
-        let waiters = endpointWaiters
-        endpointWaiters.removeAll()
-        for waiter in waiters { waiter.resume(throwing: error) }
+        endpointState.fail(error)
     }
 
     /// The listening address; waits until `run()` has bound its socket.
     public func endpoint() async throws -> KubeSimEndpoint {
-        if let boundEndpoint { return boundEndpoint }
-        if let runFailure { throw runFailure }
-        return try await withCheckedThrowingContinuation { endpointWaiters.append($0) }
+        if let bound = endpointState.bound { return bound }
+        if let failure = endpointState.failure { throw failure }
+        return try await withCheckedThrowingContinuation { endpointState.add($0) }
     }
 
     /// Makes `run()` return: open watches are cut and connections closed.

@@ -25,9 +25,7 @@ public actor RethinkSim: SimulatedServer {
     public nonisolated let options: RethinkSimOptions
     nonisolated let shared: RethinkSimShared
 
-    private var boundEndpoint: RethinkSimEndpoint?
-    private var endpointWaiters: [CheckedContinuation<RethinkSimEndpoint, any Error>] = []
-    private var runFailure: (any Error)?
+    private var endpointState = EndpointWaiters<RethinkSimEndpoint>()
     private var started = false
     private let stopSignal: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
@@ -109,24 +107,18 @@ public actor RethinkSim: SimulatedServer {
     }
 
     private func didBind(_ endpoint: RethinkSimEndpoint) {
-        boundEndpoint = endpoint
-        let waiters = endpointWaiters
-        endpointWaiters.removeAll()
-        for waiter in waiters { waiter.resume(returning: endpoint) }
+        endpointState.bind(endpoint)
     }
 
     private func fail(_ error: any Error) {
-        runFailure = error
-        let waiters = endpointWaiters
-        endpointWaiters.removeAll()
-        for waiter in waiters { waiter.resume(throwing: error) }
+        endpointState.fail(error)
     }
 
     /// The listening address; waits until `run()` has bound its socket.
     public func endpoint() async throws -> RethinkSimEndpoint {
-        if let boundEndpoint { return boundEndpoint }
-        if let runFailure { throw runFailure }
-        return try await withCheckedThrowingContinuation { endpointWaiters.append($0) }
+        if let bound = endpointState.bound { return bound }
+        if let failure = endpointState.failure { throw failure }
+        return try await withCheckedThrowingContinuation { endpointState.add($0) }
     }
 
     /// Makes `run()` return: the listener and every connection are closed.
