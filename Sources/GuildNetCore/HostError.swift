@@ -61,6 +61,7 @@ extension ErrorCode {
     public static let rethinkProtocolError: ErrorCode = "rethink_protocol_error"
     public static let rethinkNotConfigured: ErrorCode = "rethink_not_configured"
     public static let rethinkFeedLimit: ErrorCode = "rethink_feed_limit"
+    public static let rethinkFeedSkipped: ErrorCode = "rethink_feed_skipped"
     // Host
     public static let stateDirLocked: ErrorCode = "state_dir_locked"
     public static let io: ErrorCode = "io_error"
@@ -87,7 +88,8 @@ public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
         switch code {
         case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed,
             .credentialPluginFailed, .k8sConflict, .k8sExpired, .k8sTooManyRequests, .k8sServerTimeout, .k8sServerError,
-            .k8sTransport, .k8sUnavailable, .rethinkUnreachable, .rethinkConnectionLost, .rethinkFeedLimit:
+            .k8sTransport, .k8sUnavailable, .rethinkUnreachable, .rethinkConnectionLost, .rethinkFeedLimit,
+            .rethinkFeedSkipped:
             return true
         default:
             return false

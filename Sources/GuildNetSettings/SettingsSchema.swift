@@ -107,6 +107,15 @@ public enum SettingsSchema {
             type: .integer(1...64), defaultValue: 4, summary: "Most connections the cluster's RethinkDB connector opens."),
         "rethinkdb.max_feeds": Entry(
             type: .integer(1...1024), defaultValue: 32, summary: "Most concurrent changefeeds of the cluster."),
+        "rethinkdb.feed_events_per_second": Entry(
+            type: .integer(0...10_000_000), defaultValue: 10_000,
+            summary: "Changefeed events per second the cluster's feeds may deliver together; 0 is unlimited."),
+        "rethinkdb.feed_burst": Entry(
+            type: .integer(1...10_000_000), defaultValue: 1_000,
+            summary: "Changefeed events that may pass at once above rethinkdb.feed_events_per_second."),
+        "rethinkdb.feed_batch_rows": Entry(
+            type: .integer(1...100_000), defaultValue: 32,
+            summary: "Most rows per changefeed response (max_batch_rows); small batches keep other clusters' latency low."),
         "rethinkdb.connect_timeout_seconds": Entry(
             type: .integer(1...300), defaultValue: 5, summary: "Connect and handshake timeout of one RethinkDB connection."),
         // Kubernetes client.

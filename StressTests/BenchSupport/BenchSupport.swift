@@ -68,11 +68,16 @@ public enum Proc {
 /// A child process of the benchmark (the daemon, a simulator), terminated when the bench ends.
 public final class BenchProcess: @unchecked Sendable {
     // @unchecked: `process` is configured before `run()` and afterwards only read (`terminate`,
-    // `processIdentifier` and `isRunning` are thread-safe on Foundation's Process).
+    // `processIdentifier` and `isRunning` are thread-safe on Foundation's Process); `lines` is an
+    // AsyncStream (Sendable) fed only by the pipe's readability handler.
     public let process: Process
     private let output: Pipe
+    private let lines: AsyncStream<String>
 
     /// Starts `executable` with `arguments` (stderr inherited, stdout captured for ``waitForLine(prefix:timeout:)``).
+    ///
+    /// Its stdout is read by Foundation's readability handler (a dispatch source, not a thread of the
+    /// cooperative pool), so waiting for a line never blocks this process's Swift tasks.
     public init(_ executable: String, _ arguments: [String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -80,24 +85,39 @@ public final class BenchProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         output = Pipe()
         process.standardOutput = output
+        let (lines, continuation) = AsyncStream<String>.makeStream()
+        self.lines = lines
+        let pending = LockedValue(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else {
+                handle.readabilityHandler = nil
+                continuation.finish()
+                return
+            }
+            let complete: [String] = pending.withLock { buffer in
+                buffer.append(chunk)
+                guard let last = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+                let text = String(decoding: buffer[..<last], as: UTF8.self)
+                buffer.removeSubrange(...last)
+                return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            }
+            for line in complete { continuation.yield(line) }
+        }
         try process.run()
     }
 
     public var pid: String { String(process.processIdentifier) }
 
-    /// Reads stdout until a line starting with `prefix`; returns the rest of that line.
+    /// The rest of the first stdout line (not seen before) that starts with `prefix`.
     public func waitForLine(prefix: String, timeout: Duration = .seconds(60)) async throws -> String {
-        let handle = output.fileHandleForReading
+        let lines = self.lines
         return try await withDeadline(timeout, "a line starting with \(prefix)") {
-            var buffer = Data()
-            while true {
-                let chunk = handle.availableData  // blocks this task's thread until data or EOF
-                if chunk.isEmpty { throw BenchError("the process exited before printing \(prefix)") }
-                buffer.append(chunk)
-                for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
-                    return String(line.dropFirst(prefix.count))
-                }
+            for await line in lines where line.hasPrefix(prefix) {
+                return String(line.dropFirst(prefix.count))
             }
+            try Task.checkCancellation()
+            throw BenchError("the process exited before printing \(prefix)")
         }
     }
 

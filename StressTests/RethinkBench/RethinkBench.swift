@@ -11,8 +11,14 @@ import Logging
 /// socket, with each cluster's RethinkDB a `hostapp sim rethink` process and the writers in this
 /// process. Prints one JSON object; see docs/performance.md.
 ///
-///     hostapp-rethink-bench [--hostapp .build/release/hostapp] [--seconds 3] [--feed-events 20000]
-///                           [--clusters 10] [--feeds-per-cluster 10] [--rows-per-cluster 1000] [--probes 300]
+///     hostapp-rethink-bench [--hostapp .build/release/hostapp] [--only query,feed,multi,isolation]
+///                           [--seconds 3] [--feed-events 20000] [--clusters 10] [--feeds-per-cluster 10]
+///                           [--rows-per-cluster 1000] [--probes 2000] [--rounds 5] [--flood-rate 0]
+///                           [--flood-priority idle|nice|normal] [--a-budget default|N] [--sim-batch-size 1000]
+///
+/// The throughput sections (`feed`, `multi`) register their clusters with an unlimited changefeed
+/// event budget (`rethinkdb.feed_events_per_second` 0), to measure the daemon's own ceiling; the
+/// isolation section keeps the daemon's default budget unless `--a-budget` sets cluster A's.
 @main
 struct RethinkBench {
     struct Options {
@@ -20,18 +26,43 @@ struct RethinkBench {
         var feedEvents = 20_000
         var clusters = 10
         var feedsPerCluster = 10
-        var probes = 300
+        var probes = 2_000
+        /// Quiet and flooded phases alternate this many times (the probes are split between them).
+        var rounds = 5
+        /// Cluster A's `rethinkdb.feed_events_per_second` in the isolation run; nil keeps the default.
+        var aBudget: Int?
+        var sections: Set<String> = ["query", "feed", "multi", "isolation"]
+        /// Rows per response of the simulated RethinkDB servers (`hostapp sim rethink --batch-size`).
+        var simBatchSize = 1_000
         var rowsPerCluster = 1_000
         /// Rows per second written to cluster A's table in the isolation run; 0 writes as fast as possible.
         var floodRate = 0
-        /// Runs A's RethinkDB and the flood worker under `nice -n 19` (`--flood-nice 0` to disable).
-        var floodNice = true
+        /// The CPU priority of A's RethinkDB and the flood worker, which stand for other machines:
+        /// `idle` (SCHED_IDLE: they run only on CPU time nobody else wants), `nice` (`nice -n 19`) or `normal`.
+        var floodPriority = FloodPriority.idle
         var hostapp = ".build/release/hostapp"
 
         init(_ arguments: [String]) throws {
             let flags = try Bench.flags(
-                arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate", "--flood-nice"])
-            if let nice = flags["--flood-nice"] { floodNice = nice != "0" }
+                arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate", "--flood-priority",
+                    "--rounds", "--a-budget", "--only", "--sim-batch-size"])
+            simBatchSize = try Bench.int(flags["--sim-batch-size"], "--sim-batch-size", default: simBatchSize)
+            if let only = flags["--only"] {
+                let wanted = Set(only.split(separator: ",").map(String.init))
+                guard !wanted.isEmpty, wanted.isSubset(of: sections) else {
+                    throw BenchError("--only takes a comma-separated list of \(sections.sorted().joined(separator: ","))")
+                }
+                sections = wanted
+            }
+            if let budget = flags["--a-budget"], budget != "default" {
+                guard let value = Int(budget), value >= 0 else { throw BenchError("--a-budget needs an integer ≥ 0 or default") }
+                aBudget = value
+            }
+            rounds = max(1, try Bench.int(flags["--rounds"], "--rounds", default: rounds))
+            if let priority = flags["--flood-priority"] {
+                guard let value = FloodPriority(rawValue: priority) else { throw BenchError("--flood-priority takes idle, nice or normal") }
+                floodPriority = value
+            }
             if let rate = flags["--flood-rate"] {
                 guard let value = Int(rate), value >= 0 else { throw BenchError("--flood-rate needs an integer ≥ 0") }
                 floodRate = value
@@ -47,6 +78,19 @@ struct RethinkBench {
     }
 
     static let password = "bench-pw"
+
+    enum FloodPriority: String {
+        case idle, nice, normal
+
+        /// `arguments` run at this priority: the executable and arguments to start.
+        func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+            switch self {
+            case .idle: ("/usr/bin/chrt", ["--idle", "0", executable] + arguments)
+            case .nice: ("/usr/bin/nice", ["-n", "19", executable] + arguments)
+            case .normal: (executable, arguments)
+            }
+        }
+    }
 
     static func main() async {
         do {
@@ -71,16 +115,25 @@ struct RethinkBench {
 
     static func run(_ options: Options) async throws -> JSONValue {
         var result: [String: JSONValue] = ["machine_cores": .int(Int64(ProcessInfo.processInfo.activeProcessorCount))]
-        result["query_round_trips"] = try await queryRoundTrips(seconds: options.seconds)
+        if options.sections.contains("query") {
+            result["query_round_trips"] = try await queryRoundTrips(seconds: options.seconds)
+        }
+        guard !options.sections.isDisjoint(with: ["feed", "multi", "isolation"]) else { return .object(result) }
         let hostapp = options.hostapp
         result["control_protocol"] = try await withDaemon(hostapp: hostapp) { socket in
             var figures: [String: JSONValue] = [:]
-            figures["changefeed_to_control_client"] = try await feedToControlClient(hostapp: hostapp, socket: socket, events: options.feedEvents)
-            figures["feeds_across_clusters"] = try await feedsAcrossClusters(
-                hostapp: hostapp, socket: socket, clusters: options.clusters, feedsPerCluster: options.feedsPerCluster,
-                rowsPerCluster: options.rowsPerCluster)
-            figures["isolation"] = try await isolation(
-                hostapp: hostapp, socket: socket, probes: options.probes, floodRate: options.floodRate, floodNice: options.floodNice)
+            if options.sections.contains("feed") {
+                figures["changefeed_to_control_client"] = try await feedToControlClient(
+                    hostapp: hostapp, socket: socket, events: options.feedEvents)
+            }
+            if options.sections.contains("multi") {
+                figures["feeds_across_clusters"] = try await feedsAcrossClusters(
+                    hostapp: hostapp, socket: socket, clusters: options.clusters, feedsPerCluster: options.feedsPerCluster,
+                    rowsPerCluster: options.rowsPerCluster)
+            }
+            if options.sections.contains("isolation") {
+                figures["isolation"] = try await isolation(hostapp: hostapp, socket: socket, options: options)
+            }
             return .object(figures)
         }
         return .object(result)
@@ -142,16 +195,12 @@ struct RethinkBench {
         let address: RethinkAddress
         let writer: RethinkConnection
 
-        /// - Parameter niceness: when set, the simulator runs under `nice -n niceness` (a RethinkDB that
+        /// - Parameter priority: the simulator's CPU priority (a RethinkDB that
         ///   in production runs on another machine should not take the daemon's CPU).
-        static func start(hostapp: String, niceness: Int? = nil) async throws -> SimProcess {
-            let arguments = ["sim", "rethink", "--port", "0", "--user", "bench", "--password", password]
-            let process =
-                if let niceness {
-                    try BenchProcess("/usr/bin/nice", ["-n", String(niceness), hostapp] + arguments)
-                } else {
-                    try BenchProcess(hostapp, arguments)
-                }
+        static func start(hostapp: String, priority: FloodPriority = .normal, batchSize: Int = 1_000) async throws -> SimProcess {
+            let arguments = ["sim", "rethink", "--port", "0", "--user", "bench", "--password", password, "--batch-size", String(batchSize)]
+            let (executable, command) = priority.command(hostapp, arguments)
+            let process = try BenchProcess(executable, command)
             let text = try await process.waitForLine(prefix: "RethinkSim listening on ")
             let address = try RethinkAddress(parsing: text)
             let writer = try await RethinkConnection.connect(to: address, user: "bench", password: password)
@@ -180,16 +229,16 @@ struct RethinkBench {
         return result
     }
 
-    static func register(_ client: ControlClient, cluster: String, sim: SimProcess) async throws {
+    /// Registers `cluster` with `sim` as its RethinkDB; `feedBudget` sets `rethinkdb.feed_events_per_second`
+    /// (nil keeps the daemon's default).
+    static func register(_ client: ControlClient, cluster: String, sim: SimProcess, feedBudget: Int?) async throws {
+        var settings: [String: JSONValue] = [
+            "rethinkdb.address": .string(sim.address.description), "rethinkdb.user": "bench",
+            "rethinkdb.password": .string(password), "rethinkdb.max_feeds": 64,
+        ]
+        if let feedBudget { settings["rethinkdb.feed_events_per_second"] = .int(Int64(feedBudget)) }
         _ = try await call(
-            client,
-            [
-                "op": "cluster.register", "cluster": .string(cluster),
-                "settings": [
-                    "rethinkdb.address": .string(sim.address.description), "rethinkdb.user": "bench",
-                    "rethinkdb.password": .string(password), "rethinkdb.max_feeds": 64,
-                ],
-            ], id: "reg-\(cluster)")
+            client, ["op": "cluster.register", "cluster": .string(cluster), "settings": .object(settings)], id: "reg-\(cluster)")
     }
 
     static func subscribe(_ client: ControlClient, cluster: String, table: String, id: String) async throws -> String {
@@ -229,7 +278,7 @@ struct RethinkBench {
         let sim = try await SimProcess.start(hostapp: hostapp)
         try await sim.createTable("events")
         let client = try await ControlClient.connect(path: socket)
-        try await register(client, cluster: "feed-1", sim: sim)
+        try await register(client, cluster: "feed-1", sim: sim, feedBudget: 0)
         _ = try await subscribe(client, cluster: "feed-1", table: "events", id: "sub")
         try await waitForFeeds(client, cluster: "feed-1", 1)
         let clock = ContinuousClock()
@@ -256,7 +305,7 @@ struct RethinkBench {
             let sim = try await SimProcess.start(hostapp: hostapp)
             try await sim.createTable("t")
             let client = try await ControlClient.connect(path: socket)
-            try await register(client, cluster: "multi-\(index)", sim: sim)
+            try await register(client, cluster: "multi-\(index)", sim: sim, feedBudget: 0)
             for feed in 0..<feedsPerCluster { _ = try await subscribe(client, cluster: "multi-\(index)", table: "t", id: "s\(feed)") }
             try await waitForFeeds(client, cluster: "multi-\(index)", feedsPerCluster)
             sims.append(sim)
@@ -292,55 +341,78 @@ struct RethinkBench {
 
     // MARK: 4. Isolation: a flood on A vs B's event latency
 
-    /// B's probe latency, quiet and while another process floods cluster A: the flood's writer and
-    /// its control-protocol reader run in a `--flood-worker` child process, so this process only
-    /// measures B.
-    static func isolation(hostapp: String, socket: String, probes: Int, floodRate: Int, floodNice: Bool) async throws -> JSONValue {
+    /// B's probe latency, quiet and while another process floods cluster A, in `rounds` alternating
+    /// quiet and flooded phases (pooled, so drift of the machine affects both alike). Each flooded
+    /// phase starts a `--flood-worker` child process that subscribes to A's feed over its own control
+    /// connection and writes to A's RethinkDB, so this process only probes and measures B.
+    static func isolation(hostapp: String, socket: String, options: Options) async throws -> JSONValue {
         // A's RethinkDB and the flood's writer and reader stand for other machines: they run at the
-        // lowest CPU priority (`--flood-nice`), so what B's latency shows is the daemon's isolation.
-        let simA = try await SimProcess.start(hostapp: hostapp, niceness: floodNice ? 19 : nil)
-        let simB = try await SimProcess.start(hostapp: hostapp)
+        // lowest CPU priority (`--flood-priority`), so what B's latency shows is the daemon's isolation.
+        let simA = try await SimProcess.start(hostapp: hostapp, priority: options.floodPriority, batchSize: options.simBatchSize)
+        let simB = try await SimProcess.start(hostapp: hostapp, batchSize: options.simBatchSize)
         try await simA.createTable("flood")
         try await simB.createTable("probe")
         let clientB = try await ControlClient.connect(path: socket)
-        try await register(clientB, cluster: "iso-a", sim: simA)
-        try await register(clientB, cluster: "iso-b", sim: simB)
+        try await register(clientB, cluster: "iso-a", sim: simA, feedBudget: options.aBudget)
+        try await register(clientB, cluster: "iso-b", sim: simB, feedBudget: nil)
         _ = try await subscribe(clientB, cluster: "iso-b", table: "probe", id: "b")
         try await waitForFeeds(clientB, cluster: "iso-b", 1)
 
-        @Sendable func probeB(offset: Int) async throws -> [Duration] {
-            async let latencies = readChanges(clientB, count: probes)
-            for index in 0..<probes {
-                try await simB.insert("probe", [["id": .int(Int64(offset + index)), "t": .int(Bench.nowNanos())]])
+        let probesPerPhase = max(1, options.probes / options.rounds)
+        var nextID = 0
+        @Sendable func probeB(firstID: Int) async throws -> [Duration] {
+            async let latencies = readChanges(clientB, count: probesPerPhase)
+            for index in 0..<probesPerPhase {
+                try await simB.insert("probe", [["id": .int(Int64(firstID + index)), "t": .int(Bench.nowNanos())]])
                 try await Task.sleep(for: .milliseconds(10))
             }
             return try await latencies
         }
-        let quiet = try await probeB(offset: 0)
-        let floodSeconds = Double(probes) / 100 + 1
-        let workerArguments = ["--flood-worker", socket, "iso-a", simA.address.description, String(floodRate), String(floodSeconds)]
-        let worker =
-            floodNice
-            ? try BenchProcess("/usr/bin/nice", ["-n", "19", CommandLine.arguments[0]] + workerArguments)
-            : try BenchProcess(CommandLine.arguments[0], workerArguments)
-        _ = try await worker.waitForLine(prefix: "FLOOD READY")
-        let busy = try await probeB(offset: 1_000_000)
-        let summary = try JSONParser.parse(try await worker.waitForLine(prefix: "FLOOD DONE ", timeout: .seconds(120)))
-        worker.terminate()
+        var quiet: [Duration] = []
+        var flooded: [Duration] = []
+        var floods: [JSONValue] = []
+        var roundP99s: [JSONValue] = []
+        let floodSeconds = Double(probesPerPhase) / 100 + 1
+        for _ in 0..<options.rounds {
+            let quietRound = try await probeB(firstID: nextID)
+            nextID += probesPerPhase
+            let workerArguments = [
+                "--flood-worker", socket, "iso-a", simA.address.description, String(options.floodRate), String(floodSeconds),
+            ]
+            let (executable, command) = options.floodPriority.command(CommandLine.arguments[0], workerArguments)
+            let worker = try BenchProcess(executable, command)
+            _ = try await worker.waitForLine(prefix: "FLOOD READY")
+            let floodedRound = try await probeB(firstID: nextID)
+            nextID += probesPerPhase
+            floods.append(try JSONParser.parse(try await worker.waitForLine(prefix: "FLOOD DONE ", timeout: .seconds(120))))
+            worker.terminate()
+            quiet += quietRound
+            flooded += floodedRound
+            roundP99s.append([
+                "quiet": .double((Bench.percentile(quietRound, 0.99) * 1e6).rounded() / 1e3),
+                "flooded": .double((Bench.percentile(floodedRound, 0.99) * 1e6).rounded() / 1e3),
+            ])
+        }
+        let status = try await call(clientB, ["op": "rethink.status", "cluster": "iso-a"], id: "sa")
         _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-b"], id: "ub")
         _ = try await call(clientB, ["op": "cluster.unregister", "cluster": "iso-a"], id: "ua")
         await clientB.close()
         await simA.stop()
         await simB.stop()
         let quietP99 = Bench.percentile(quiet, 0.99)
-        let busyP99 = Bench.percentile(busy, 0.99)
+        let floodedP99 = Bench.percentile(flooded, 0.99)
         return [
-            "a_flood_rate_requested": .int(Int64(floodRate)),
-            "a_flood_niced": .bool(floodNice),
-            "a_flood": summary,
+            "rounds": .int(Int64(options.rounds)),
+            "a_flood_rate_requested": .int(Int64(options.floodRate)),
+            "a_flood_priority": .string(options.floodPriority.rawValue),
+            "a_feed_budget": status["feed_events_per_second_limit"] ?? .null,
+            "a_feed_throttled_turns": status["feed_throttled_turns"] ?? .null,
+            "a_feed_gaps": status["feed_gaps"] ?? .null,
+            "a_floods": .array(floods),
+            "b_p99_ms_by_round": .array(roundP99s),
             "b_latency_quiet_ms": Bench.percentiles(quiet),
-            "b_latency_during_a_flood_ms": Bench.percentiles(busy),
-            "b_p99_change_percent": .double(((busyP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
+            "b_latency_during_a_flood_ms": Bench.percentiles(flooded),
+            "b_p99_change_percent": .double(((floodedP99 / max(quietP99, 1e-9) - 1) * 1000).rounded() / 10),
         ]
     }
 }
@@ -349,6 +421,10 @@ struct RethinkBench {
 /// over the daemon's socket, prints `FLOOD READY`, writes rows to the RethinkDB at HOST:PORT at RATE
 /// rows/s (0: as fast as it can) for SECONDS while reading every event line, then prints
 /// `FLOOD DONE {json}`.
+///
+/// The writes are upserts over 10,000 ids (a status table under churn), so the table stays small
+/// and a feed that resumes after the server skipped changes reconciles 10,000 rows, not millions.
+/// Reading stops at the last write's event or 30 s after the writes ended (`drained` says which).
 struct FloodWorker {
     let socket: String
     let cluster: String
@@ -373,10 +449,12 @@ struct FloodWorker {
         try await RethinkBench.waitForFeeds(client, cluster: cluster, 1)
         let writer = try await RethinkConnection.connect(to: address, user: "bench", password: RethinkBench.password)
         FileHandle.standardOutput.write(Data("FLOOD READY\n".utf8))
+        let marker = getpid()
+        let lastMarker = "\"new_val\":{\"id\":-1,\"last\":\(marker)}"
         let clock = ContinuousClock()
         let started = clock.now
         let end = started.advanced(by: .nanoseconds(Int64(seconds * 1e9)))
-        let (written, read) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+        let (written, read, drained) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             group.addTask {
                 var written = 0
                 while clock.now < end {
@@ -384,30 +462,38 @@ struct FloodWorker {
                         let due = started.advanced(by: .nanoseconds(Int64(Double(written) / Double(rate) * 1e9)))
                         if due > clock.now { try await Task.sleep(until: due, clock: clock) }
                     }
-                    _ = try await writer.run(ReQL.table("flood").insert(.array((0..<100).map { ["id": .int(Int64(written + $0))] })))
+                    let rows: [JSONValue] = (0..<100).map { ["id": .int(Int64((written + $0) % 10_000)), "n": .int(Int64(written + $0))] }
+                    _ = try await writer.run(ReQL.table("flood").insert(.array(rows), conflict: .replace))
                     written += 100
                 }
-                // One last row: its event tells the reader the flood is over.
-                _ = try await writer.run(ReQL.table("flood").insert(["id": -1, "last": true]))
+                // One last row, marked by this process: its event tells the reader the flood is over.
+                _ = try await writer.run(ReQL.table("flood").insert(["id": -1, "last": .int(Int64(marker))], conflict: .replace))
                 return (written, 0)
             }
             group.addTask {
-                var read = 0
-                while let line = try await client.receive() {
-                    read += 1
-                    if line.count < 200, String(decoding: line, as: UTF8.self).contains("\"last\":true") { break }
+                let read = LockedValue(0)
+                let drained = try? await withDeadline(.nanoseconds(Int64((seconds + 30) * 1e9)), "the flood's last event") {
+                    while let line = try await client.receive() {
+                        read.withLock { $0 += 1 }
+                        if line.count < 400, String(decoding: line, as: UTF8.self).contains(lastMarker) { return true }
+                    }
+                    return false
                 }
-                return (0, read)
+                return (drained == true ? 0 : -1, read.withLock { $0 })
             }
             var totals = (0, 0)
-            for try await (w, r) in group { totals = (totals.0 + w, totals.1 + r) }
-            return totals
+            var drained = true
+            for try await (w, r) in group {
+                if w < 0 { drained = false } else { totals.0 += w }
+                totals.1 += r
+            }
+            return (totals.0, totals.1, drained)
         }
         let elapsed = started.duration(to: clock.now).seconds
         await writer.close()
         await client.close()
         let summary: JSONValue = [
-            "rows_written": .int(Int64(written)), "lines_read": .int(Int64(read)),
+            "rows_written": .int(Int64(written)), "lines_read": .int(Int64(read)), "drained": .bool(drained),
             "events_per_second": .double((Double(read) / elapsed).rounded()), "seconds": .double((elapsed * 1000).rounded() / 1000),
         ]
         FileHandle.standardOutput.write(Data(("FLOOD DONE " + summary.jsonString + "\n").utf8))

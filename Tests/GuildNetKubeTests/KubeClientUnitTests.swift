@@ -154,17 +154,4 @@ struct KubeClientUnitTests {
         #expect(try KubeClient.proxy(nil) == nil)
         #expect(throws: HostError.self) { _ = try KubeClient.proxy("ftp://proxy.local") }
     }
-
-    @Test("the token bucket lets a burst through, then makes callers wait")
-    func tokenBucket() async throws {
-        let limiter = KubeRateLimiter(qps: 5, burst: 3)
-        var waited = 0
-        for _ in 0..<4 {
-            if try await limiter.acquire() { waited += 1 }
-        }
-        // Three tokens in the bucket; the fourth is due 200 ms later.
-        #expect(waited == 1)
-        let unlimited = KubeRateLimiter(qps: 0, burst: 1)
-        for _ in 0..<100 { #expect(try await unlimited.acquire() == false) }
-    }
 }

@@ -51,6 +51,7 @@ import Testing
         (t.delete(), #"[54,[[15,["t"]]]]"#),
         (t.get(1).changes(), #"[152,[[16,[[15,["t"]],1]]]]"#),
         (t.changes(squash: .seconds(0.5)), #"[152,[[15,["t"]]],{"squash":0.5}]"#),
+        (t.changes(queueSize: 50), #"[152,[[15,["t"]]],{"changefeed_queue_size":50}]"#),
         (ReQL.dbCreate("x"), #"[57,["x"]]"#),
         (ReQL.dbDrop("x"), #"[58,["x"]]"#),
         (ReQL.dbList(), #"[59,[]]"#),

@@ -51,6 +51,7 @@ import Testing
             users.changes(includeInitial: true, includeStates: false, includeTypes: true, squash: .seconds(0.5))
         ),
         (#"{"db":"app","table":"users","chain":[{"get":1},{"changes":{"squash":true}}]}"#, users.get(1).changes(squash: .enabled(true))),
+        (#"{"db":"app","table":"users","changes":{"queueSize":500}}"#, users.changes(queueSize: 500)),
     ])
     func parsesTheDocumentedForm(text: String, expected: ReQL) throws {
         let parsed = try Self.parse(text)
@@ -86,6 +87,7 @@ import Testing
         (#"{"table":"t","orderBy":{"idx":"a"}}"#, "orderBy.idx is not a key of an order"),
         (#"{"table":"t","changes":{"squash":"yes"}}"#, "changes.squash must be a boolean or a non-negative number"),
         (#"{"table":"t","changes":{"initial":true}}"#, "changes.initial is not an option of changes"),
+        (#"{"table":"t","changes":{"queueSize":0}}"#, "changes.queueSize must be an integer ≥ 1"),
         (#"{"table":"t","op":"nope"}"#, "op must be one of"),
         (#"{"table":"t","op":"get","args":[1,2]}"#, "args must hold exactly one argument for get"),
         (#"{"table":"t","args":[1]}"#, "args is only allowed with \"op\""),

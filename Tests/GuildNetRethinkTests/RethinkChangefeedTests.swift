@@ -139,6 +139,80 @@ import TestSupport
         }
     }
 
+    /// RethinkDB's queue for a slow reader overflowed and it skipped changes: the feed says so
+    /// (`.gap` with `rethink_feed_skipped`), re-subscribes and reconciles, so nothing is lost.
+    @Test func resumesAfterTheServerSkipsChanges() async throws {
+        try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
+            try await sim.createTable("t", database: "test")
+            try await RethinkHarness.withConnector(RethinkHarness.configuration(endpoint)) { r in
+                let feed = try await r.subscribe(Self.table.changes(queueSize: 5))
+                let events = Recorder<ChangefeedEvent>()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await record(feed, into: events) }
+                    try await eventually("the feed's CONTINUE is held") { await sim.activeChangefeeds == 1 }
+                    // While replies are stalled the feed cannot read: at most one change answers a
+                    // CONTINUE the server already holds, five fill its queue, the rest are skipped.
+                    await sim.stallReplies()
+                    for id in 1...20 { try await sim.insert([["id": .int(Int64(id))]], table: "t", database: "test") }
+                    await sim.releaseReplies()
+                    try await eventually("resumed") { events.all.contains(.resumed) }
+                    try await sim.insert([["id": 21]], table: "t", database: "test")
+                    try await eventually("the live change") { events.all.last == .change(old: nil, new: ["id": 21]) }
+                    await r.unsubscribe(feed.id)
+                    try await group.waitForAll()
+                }
+                let all = events.all
+                let gapAt = try #require(all.firstIndex { if case .gap = $0 { true } else { false } })
+                guard case .gap(let reason) = all[gapAt] else { return }
+                #expect(reason.code == .rethinkFeedSkipped)
+                #expect(reason.transient)
+                #expect(reason.message.contains("skipped"))
+                // Before the gap only the change that answered the held CONTINUE (if the CONTINUE
+                // reached the server before the stall); then the other rows as reconciled inserts,
+                // `resumed`, and the live change: every row exactly once.
+                let resumedAt = try #require(all.firstIndex(of: .resumed))
+                #expect(gapAt <= 1)
+                let beforeAndReconciled = Array(all[..<gapAt]) + Array(all[(gapAt + 1)..<resumedAt])
+                let insertedIDs = beforeAndReconciled.compactMap { event -> Int64? in
+                    guard case .change(nil, let new?) = event else { return nil }
+                    return new["id"]?.intValue
+                }
+                #expect(beforeAndReconciled.count == 20)
+                #expect(insertedIDs.sorted() == Array(1...20))
+                #expect(Array(all[(resumedAt + 1)...]) == [.change(old: nil, new: ["id": 21]), .ended(nil)])
+                let statistics = await r.changefeeds.statistics()
+                #expect(statistics.gaps == 1)
+                #expect(statistics.resumes == 1)
+            }
+        }
+    }
+
+    /// A cluster's feeds share an event budget: past it they are paced, every change still arrives
+    /// in order, and the throttled turns are counted.
+    @Test func eventBudgetPacesFeedsWithoutLosingChanges() async throws {
+        try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
+            try await sim.createTable("t", database: "test")
+            let configuration = RethinkHarness.configuration(endpoint, feedEventsPerSecond: 200, feedBurst: 32)
+            try await RethinkHarness.withConnector(configuration) { r in
+                let feed = try await r.subscribe(Self.table.changes())
+                let events = Recorder<ChangefeedEvent>()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await record(feed, into: events) }
+                    _ = try await r.run(Self.table.insert(.array((1...100).map { ["id": .int(Int64($0))] })))
+                    try await eventually("100 changes", timeout: .seconds(30)) { events.changes.count == 100 }
+                    await r.unsubscribe(feed.id)
+                    try await group.waitForAll()
+                }
+                #expect(events.changes == (1...100).map { .change(old: nil, new: ["id": .int(Int64($0))]) })
+                let statistics = await r.changefeeds.statistics()
+                #expect(statistics.eventsPerSecondLimit == 200)
+                // The burst covers the first 32 changes; the next 32 must wait for tokens (160 ms at 200/s).
+                #expect(statistics.throttledTurns >= 1)
+                #expect(statistics.dropped == 0)
+            }
+        }
+    }
+
     @Test func feedCapPerConnector() async throws {
         try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
             try await sim.createTable("t", database: "test")

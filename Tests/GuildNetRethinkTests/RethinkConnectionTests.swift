@@ -96,6 +96,14 @@ import TestSupport
                 if let id = row["id"]?.intValue { ids.insert(id) }
             }
             #expect(ids.count == 2500)
+            #expect(cursor.batchesReceived == 25)
+            // max_batch_rows asks the server for smaller batches (never larger than its own).
+            let small = try await connection.cursor(ReQL.table("big"), db: "test", timeout: .seconds(10), maxBatchRows: 64)
+            #expect(try await small.collect().count == 2500)
+            #expect(small.batchesReceived == 40)
+            let large = try await connection.cursor(ReQL.table("big"), db: "test", timeout: .seconds(10), maxBatchRows: 5_000)
+            #expect(try await large.collect().count == 2500)
+            #expect(large.batchesReceived == 25)
             // run() collects the same sequence; a row cap stops it.
             #expect(try await connection.run(ReQL.table("big"), db: "test").arrayValue?.count == 2500)
             let capped = await RethinkHarness.hostError { _ = try await connection.run(ReQL.table("big"), db: "test", maxRows: 150) }

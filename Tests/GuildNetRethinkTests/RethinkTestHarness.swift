@@ -31,12 +31,14 @@ enum RethinkHarness {
 
     static func configuration(
         _ endpoint: RethinkSimEndpoint?, password: String = "", maxConnections: Int = 4, maxFeeds: Int = 32,
-        feedBufferLimit: Int = 1024, overflow: ChangefeedOverflowPolicy = .dropOldest, queryTimeout: Duration = .seconds(10)
+        feedBufferLimit: Int = 1024, overflow: ChangefeedOverflowPolicy = .dropOldest, queryTimeout: Duration = .seconds(10),
+        feedEventsPerSecond: Int = 0, feedBurst: Int = 1_000
     ) -> RethinkConnectorConfiguration {
         RethinkConnectorConfiguration(
             address: endpoint.map(address), user: "admin", password: password, maxConnections: maxConnections,
             connectTimeout: .seconds(5), queryTimeout: queryTimeout, maxFeeds: maxFeeds, feedBufferLimit: feedBufferLimit,
-            feedOverflow: overflow, reconnectBackoff: Backoff(initial: .milliseconds(10), cap: .milliseconds(200)))
+            feedOverflow: overflow, feedEventsPerSecond: feedEventsPerSecond, feedBurst: feedBurst,
+            reconnectBackoff: Backoff(initial: .milliseconds(10), cap: .milliseconds(200)))
     }
 
     /// Runs a connector with its `run()` as a child task, as a cluster supervisor does; shuts it down after `body`.

@@ -19,7 +19,7 @@ public final class KubeClient: Sendable {
     public let defaultNamespace: String
     public let options: KubeClientOptions
     /// The client's own token bucket.
-    public let limiter: KubeRateLimiter
+    public let limiter: TokenBucket
 
     let http: HTTPClient
     /// `scheme://host:port[/prefix]` used to build request URLs (the TLS server name stands in
@@ -41,7 +41,7 @@ public final class KubeClient: Sendable {
         self.http = http
         self.authenticator = authenticator
         self.logger = logger
-        limiter = KubeRateLimiter(qps: options.qps, burst: options.burst)
+        limiter = TokenBucket(rate: options.qps, burst: options.burst)
     }
 
     /// Requests, failures, throttled waits, open watches and the last error.

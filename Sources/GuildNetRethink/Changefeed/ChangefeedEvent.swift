@@ -60,8 +60,14 @@ public struct ChangefeedStatistics: Sendable, Equatable {
     public var gaps: Int
     /// Successful re-subscriptions after a gap.
     public var resumes: Int
+    /// Turns in which a feed waited for the cluster's event budget (the budget was the limit).
+    public var throttledTurns: Int
+    /// The event budget: events per second all feeds may deliver together (0: unlimited).
+    public var eventsPerSecondLimit: Int
 
-    public init(active: Int = 0, limit: Int = 0, started: Int = 0, delivered: Int = 0, dropped: Int = 0, gaps: Int = 0, resumes: Int = 0) {
+    public init(active: Int = 0, limit: Int = 0, started: Int = 0, delivered: Int = 0, dropped: Int = 0, gaps: Int = 0, resumes: Int = 0,
+        throttledTurns: Int = 0, eventsPerSecondLimit: Int = 0
+    ) {
         self.active = active
         self.limit = limit
         self.started = started
@@ -69,6 +75,8 @@ public struct ChangefeedStatistics: Sendable, Equatable {
         self.dropped = dropped
         self.gaps = gaps
         self.resumes = resumes
+        self.throttledTurns = throttledTurns
+        self.eventsPerSecondLimit = eventsPerSecondLimit
     }
 }
 

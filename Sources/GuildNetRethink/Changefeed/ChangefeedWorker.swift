@@ -7,8 +7,11 @@ protocol ChangefeedSource: Sendable {
 }
 
 /// The work of one subscription, run as a child task of ``RethinkChangefeed/run()``: reads the feed's
-/// cursor into the subscriber's sink, and on connection loss emits `.gap`, re-subscribes with capped
-/// jittered backoff and reconciles (``ChangefeedReconciler``).
+/// cursor into the subscriber's sink, and on connection loss (or when the server reports it skipped
+/// changes) emits `.gap`, re-subscribes with capped jittered backoff and reconciles
+/// (``ChangefeedReconciler``). Every ``itemsPerTurn`` changes it takes as many tokens from its
+/// cluster's event budget (``eventBudget``), which paces a flooded feed: while it waits, it sends no
+/// CONTINUE, so the flood queues on the RethinkDB server, not in this process.
 final class ChangefeedWorker: Sendable {
     let id: ChangefeedID
     let sink: ChangefeedSink
@@ -18,6 +21,8 @@ final class ChangefeedWorker: Sendable {
     private let forwardStates: Bool
     private let source: any ChangefeedSource
     private let backoff: Backoff
+    /// The cluster's changefeed event budget, shared by all its feeds.
+    let eventBudget: TokenBucket
     private let counters: ChangefeedCounters
     private let logger: Logger
     private let stopSignal: AsyncStream<Never>
@@ -34,8 +39,8 @@ final class ChangefeedWorker: Sendable {
 
     init(
         id: ChangefeedID, sink: ChangefeedSink, term: ReQL, primaryKey: String, forwardInitial: Bool, forwardStates: Bool,
-        firstCursor: RethinkCursor, source: any ChangefeedSource, backoff: Backoff, counters: ChangefeedCounters,
-        logger: Logger
+        firstCursor: RethinkCursor, source: any ChangefeedSource, backoff: Backoff, eventBudget: TokenBucket,
+        counters: ChangefeedCounters, logger: Logger
     ) {
         self.id = id
         self.sink = sink
@@ -45,6 +50,7 @@ final class ChangefeedWorker: Sendable {
         self.forwardStates = forwardStates
         self.source = source
         self.backoff = backoff
+        self.eventBudget = eventBudget
         self.counters = counters
         self.logger = logger
         phase = LockedValue(.idle(firstCursor))
@@ -93,28 +99,37 @@ final class ChangefeedWorker: Sendable {
         Task.isCancelled || stopRequested.withLock { $0 } || sink.isEnded
     }
 
-    /// Changes handled before the worker yields its thread (fairness between feeds and clusters).
+    /// Changes handled per turn: after each such run the worker takes their tokens from the event
+    /// budget, and yields its thread if it did not have to wait (fairness between feeds and clusters).
     static let itemsPerTurn = 32
 
     private func loop(first: RethinkCursor) async {
         var reconciler = ChangefeedReconciler(primaryKey: primaryKey, forwardInitial: forwardInitial, forwardStates: forwardStates)
         var cursor = first
+        var sinceTurn = 0
         while true {
             do {
-                var sinceYield = 0
                 for try await item in cursor {
+                    if let notice = Self.skipNotice(item) {
+                        throw RethinkError.feedSkipped(message: notice).hostError
+                    }
                     for event in reconciler.process(item) {
                         guard sink.emit(event) else {
                             cursor.close()
                             return
                         }
                     }
-                    // A batch of up to 1,000 changes is already buffered: give other clusters' tasks a
-                    // turn every few dozen, so one flooded feed cannot hold an executor thread for long.
-                    sinceYield += 1
-                    if sinceYield == Self.itemsPerTurn {
-                        sinceYield = 0
-                        await Task.yield()
+                    // A batch of up to 1,000 changes is already buffered: pay for them and give other
+                    // clusters' tasks a turn every few dozen, so one flooded feed can neither hold an
+                    // executor thread for long nor take more than its cluster's budget.
+                    sinceTurn += 1
+                    if sinceTurn == Self.itemsPerTurn {
+                        sinceTurn = 0
+                        if try await eventBudget.acquire(Self.itemsPerTurn) {
+                            counters.update { $0.throttledTurns += 1 }
+                        } else {
+                            await Task.yield()
+                        }
                     }
                 }
                 // The server ended the feed without an error (it answered a STOP).
@@ -127,14 +142,13 @@ final class ChangefeedWorker: Sendable {
                     return
                 }
                 let failure = HostError.wrapping(error)
-                guard Self.isConnectionLoss(failure) else {
+                guard Self.resumesAfter(failure) else {
                     logger.warning("rethink changefeed ended", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
                     sink.finish(failure)
                     return
                 }
                 counters.update { $0.gaps += 1 }
-                logger.warning(
-                    "rethink changefeed lost its connection; resuming", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
+                logger.warning("rethink changefeed interrupted; resuming", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
                 sink.emit(.gap(reason: failure))
                 guard let next = await resubscribe() else { return }
                 cursor = next
@@ -186,7 +200,15 @@ final class ChangefeedWorker: Sendable {
         }
     }
 
-    static func isConnectionLoss(_ error: HostError) -> Bool {
-        error.code == .rethinkConnectionLost || error.code == .rethinkUnreachable
+    /// The failures a feed resumes after: its connection was lost, or the server skipped changes.
+    static func resumesAfter(_ error: HostError) -> Bool {
+        error.code == .rethinkConnectionLost || error.code == .rethinkUnreachable || error.code == .rethinkFeedSkipped
+    }
+
+    /// The server's notice, inside the feed, that its queue overflowed and changes were skipped:
+    /// `{"error":"Changefeed cache over array size limit, skipped N elements."}`.
+    static func skipNotice(_ item: JSONValue) -> String? {
+        guard let object = item.objectValue, object.count == 1, let message = object["error"]?.stringValue else { return nil }
+        return message
     }
 }

@@ -30,12 +30,21 @@ import Logging
 /// of the first subscription only.
 ///
 /// ## Limits
+/// The feeds share one event budget (``eventBudget``, a token bucket): a feed that has used it up
+/// stops asking the server for more (no CONTINUE) until tokens are due, so a flood in one cluster
+/// costs this process no more than the budget, and the flood waits on the RethinkDB server. If the
+/// server's own queue (`changefeed_queue_size`, 100,000 by default) overflows meanwhile, it skips
+/// changes and says so; the feed then resumes as after a connection loss (`.gap` with
+/// `rethink_feed_skipped`, reconciliation, `.resumed`), so no change is silently lost.
+///
 /// At most `limit` feeds at once (more: `rethink_feed_limit`). Each subscriber has a buffer of
 /// `bufferLimit` events; when it is full the ``ChangefeedOverflowPolicy`` applies (default: drop the
 /// oldest event and count it in ``ChangefeedStatistics/dropped``).
 public actor RethinkChangefeed {
     /// Most feeds open at once.
     public nonisolated let limit: Int
+    /// Events per second all feeds together may deliver (see "Limits").
+    public nonisolated let eventBudget: TokenBucket
     private let backoff: Backoff
     private let logger: Logger
     nonisolated let counters = ChangefeedCounters()
@@ -49,8 +58,13 @@ public actor RethinkChangefeed {
     private var isShutDown = false
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(limit: Int = 32, backoff: Backoff, logger: Logger = Logger(label: "guildnet.rethink")) {
+    /// - Parameter eventBudget: shared by all feeds; the default does not limit.
+    public init(
+        limit: Int = 32, backoff: Backoff, eventBudget: TokenBucket = TokenBucket(rate: 0, burst: 1),
+        logger: Logger = Logger(label: "guildnet.rethink")
+    ) {
         self.limit = limit
+        self.eventBudget = eventBudget
         self.backoff = backoff
         self.logger = logger
     }
@@ -88,7 +102,7 @@ public actor RethinkChangefeed {
             id: id, sink: sink, term: internalTerm, primaryKey: primaryKey,
             forwardInitial: term.optargDatum("include_initial") == .bool(true),
             forwardStates: term.optargDatum("include_states") == .bool(true), firstCursor: cursor, source: source,
-            backoff: backoff, counters: counters, logger: logger)
+            backoff: backoff, eventBudget: eventBudget, counters: counters, logger: logger)
         sink.onTermination { [weak worker] in worker?.requestStop() }
         workers[id] = worker
         counters.update { $0.started += 1 }
@@ -163,6 +177,7 @@ public actor RethinkChangefeed {
         var snapshot = counters.snapshot
         snapshot.active = workers.count
         snapshot.limit = limit
+        snapshot.eventsPerSecondLimit = eventBudget.isLimiting ? Int(eventBudget.rate) : 0
         return snapshot
     }
 

@@ -162,9 +162,12 @@ public final class RethinkConnection: Sendable {
     /// - Parameters:
     ///   - db: the default database (global optarg `db`).
     ///   - timeout: how long to wait for each response; a feed's CONTINUEs never time out (long poll).
-    public func start(_ term: ReQL, db: String? = nil, timeout: Duration? = nil) async throws -> RethinkResult {
+    ///   - maxBatchRows: the most rows per response (global optarg `max_batch_rows`; the server's
+    ///     default otherwise). Smaller batches cost more round trips but keep each response's decoding short.
+    public func start(_ term: ReQL, db: String? = nil, timeout: Duration? = nil, maxBatchRows: Int? = nil) async throws -> RethinkResult {
         let token = core.allocateToken()
-        let response = try await roundTrip(token: token, query: Self.startQuery(term, db: db, noreply: false), timeout: timeout)
+        let query = Self.startQuery(term, db: db, noreply: false, maxBatchRows: maxBatchRows)
+        let response = try await roundTrip(token: token, query: query, timeout: timeout)
         if let error = response.error { throw error.hostError }
         switch response.type {
         case .successAtom:
@@ -196,9 +199,9 @@ public final class RethinkConnection: Sendable {
     }
 
     /// Starts `term` and returns a cursor over its rows (an atom array yields its elements, any other
-    /// atom yields itself once).
-    public func cursor(_ term: ReQL, db: String? = nil, timeout: Duration? = nil) async throws -> RethinkCursor {
-        switch try await start(term, db: db, timeout: timeout) {
+    /// atom yields itself once). `maxBatchRows` as for ``start(_:db:timeout:maxBatchRows:)``.
+    public func cursor(_ term: ReQL, db: String? = nil, timeout: Duration? = nil, maxBatchRows: Int? = nil) async throws -> RethinkCursor {
+        switch try await start(term, db: db, timeout: timeout, maxBatchRows: maxBatchRows) {
         case .atom(let value): RethinkCursor(atom: value, connection: self)
         case .cursor(let cursor): cursor
         }
@@ -238,10 +241,11 @@ public final class RethinkConnection: Sendable {
 
     // MARK: Wire
 
-    static func startQuery(_ term: ReQL, db: String?, noreply: Bool) -> JSONValue {
+    static func startQuery(_ term: ReQL, db: String?, noreply: Bool, maxBatchRows: Int? = nil) -> JSONValue {
         var global: [String: JSONValue] = [:]
         if let db { global["db"] = ReQL.db(db).wire }
         if noreply { global["noreply"] = true }
+        if let maxBatchRows { global["max_batch_rows"] = .int(Int64(max(1, maxBatchRows))) }
         return [.int(RethinkWire.QueryType.start.rawValue), term.wire, .object(global)]
     }
 

@@ -32,6 +32,9 @@ public struct RethinkCursor: AsyncSequence, Sendable {
     /// The connection the cursor reads from.
     public var connection: RethinkConnection { state.connection }
 
+    /// Responses received so far (the first one included): how many batches the rows came in.
+    public var batchesReceived: Int { state.batchesReceived }
+
     /// Stops the cursor: sends STOP unless it already ended; later `next()` calls return `nil`.
     public func close() {
         state.stop()
@@ -78,9 +81,12 @@ final class RethinkCursorState: Sendable {
         var batch: [JSONValue]
         var index = 0
         var finished: Bool
+        var batches = 1
     }
 
     private let rows: LockedValue<Rows>
+
+    var batchesReceived: Int { rows.withLock { $0.batches } }
 
     init(
         connection: RethinkConnection, token: UInt64?, rows: [JSONValue], finished: Bool, isFeed: Bool,
@@ -142,6 +148,7 @@ final class RethinkCursorState: Sendable {
         case .successPartial, .successSequence:
             rows.withLock { rows in
                 guard !rows.finished else { return }
+                rows.batches += 1
                 rows.batch = response.results
                 rows.index = 0
                 rows.finished = response.type == .successSequence

@@ -21,6 +21,7 @@ import Darwin
 /// | ``timeout(what:after:)`` (no reply within the query timeout) | `timeout` | yes |
 /// | ``notConfigured(reason:)`` | `rethink_not_configured` | no |
 /// | ``feedLimit(reason:)`` | `rethink_feed_limit` | yes |
+/// | ``feedSkipped(message:)`` (the server's feed queue overflowed and dropped changes) | `rethink_feed_skipped` | yes |
 /// | ``shutDown`` (the connector was shut down) | `rethink_connection_lost` | no |
 public enum RethinkError: Error, Sendable, Equatable {
     case unreachable(address: String, reason: String)
@@ -32,6 +33,9 @@ public enum RethinkError: Error, Sendable, Equatable {
     case timeout(what: String, after: Duration)
     case notConfigured(reason: String)
     case feedLimit(reason: String)
+    /// The server's changefeed queue overflowed (`changefeed_queue_size`) and it skipped changes,
+    /// reported in the feed as `{"error":"Changefeed cache over array size limit, skipped N elements."}`.
+    case feedSkipped(message: String)
     /// The connector was shut down (its cluster is stopping).
     case shutDown
 
@@ -56,6 +60,8 @@ public enum RethinkError: Error, Sendable, Equatable {
             HostError(.rethinkNotConfigured, reason)
         case .feedLimit(let reason):
             HostError(.rethinkFeedLimit, reason)
+        case .feedSkipped(let message):
+            HostError(.rethinkFeedSkipped, "RethinkDB dropped changes of this feed: \(message)")
         case .shutDown:
             HostError(.rethinkConnectionLost, "the RethinkDB connector is shut down", transient: false)
         }

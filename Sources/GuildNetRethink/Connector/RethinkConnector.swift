@@ -52,7 +52,10 @@ public actor RethinkConnector {
                 }
                 return configured
             }
-        changefeeds = RethinkChangefeed(limit: configuration.maxFeeds, backoff: configuration.reconnectBackoff, logger: logger)
+        changefeeds = RethinkChangefeed(
+            limit: configuration.maxFeeds, backoff: configuration.reconnectBackoff,
+            eventBudget: TokenBucket(rate: Double(configuration.feedEventsPerSecond), burst: configuration.feedBurst),
+            logger: logger)
     }
 
     // MARK: Queries
@@ -284,7 +287,12 @@ public actor RethinkConnector {
 }
 
 extension RethinkConnector: ChangefeedSource {
+    /// Feeds ask for batches of at most ``RethinkConnectorConfiguration/feedBatchRows`` rows: a
+    /// flooded feed then arrives in small responses, each decoded in a short turn, instead of
+    /// thousands of rows decoded at once while other clusters' events wait for the thread.
     func openFeedCursor(_ term: ReQL) async throws -> RethinkCursor {
-        try await cursor(term)
+        let timeout = configuration.queryTimeout
+        let batchRows = configuration.feedBatchRows
+        return try await perform { try await $0.cursor(term, timeout: timeout, maxBatchRows: batchRows) }
     }
 }

@@ -17,6 +17,14 @@ public struct RethinkConnectorConfiguration: Sendable, CustomStringConvertible, 
     /// Events buffered per subscriber before the overflow policy applies.
     public var feedBufferLimit: Int
     public var feedOverflow: ChangefeedOverflowPolicy
+    /// Events per second all this connector's feeds may deliver together; 0 means unlimited.
+    /// A flooded feed beyond it is paced (the server queues the rest); see ``RethinkChangefeed``.
+    public var feedEventsPerSecond: Int
+    /// Events that may pass at once above ``feedEventsPerSecond`` after a quiet spell.
+    public var feedBurst: Int
+    /// The most rows per feed response (`max_batch_rows`): small batches keep a flooded feed's
+    /// decoding in short turns, so other clusters' events do not wait behind it.
+    public var feedBatchRows: Int
     /// Delays between a feed's reconnection attempts.
     public var reconnectBackoff: Backoff
     /// The largest response frame accepted.
@@ -28,6 +36,7 @@ public struct RethinkConnectorConfiguration: Sendable, CustomStringConvertible, 
         address: RethinkAddress? = nil, user: String = "admin", password: String = "", maxConnections: Int = 4,
         connectTimeout: Duration = .seconds(5), queryTimeout: Duration = .seconds(30), maxFeeds: Int = 32,
         feedBufferLimit: Int = 1024, feedOverflow: ChangefeedOverflowPolicy = .dropOldest,
+        feedEventsPerSecond: Int = 0, feedBurst: Int = 1_000, feedBatchRows: Int = 32,
         reconnectBackoff: Backoff = Backoff(initial: .milliseconds(50), cap: .seconds(5), jitter: 0.5),
         maxResponseBytes: Int = 64 << 20, maxResultRows: Int = 100_000
     ) {
@@ -40,6 +49,9 @@ public struct RethinkConnectorConfiguration: Sendable, CustomStringConvertible, 
         self.maxFeeds = max(0, maxFeeds)
         self.feedBufferLimit = max(1, feedBufferLimit)
         self.feedOverflow = feedOverflow
+        self.feedEventsPerSecond = max(0, feedEventsPerSecond)
+        self.feedBurst = max(1, feedBurst)
+        self.feedBatchRows = max(1, feedBatchRows)
         self.reconnectBackoff = reconnectBackoff
         self.maxResponseBytes = maxResponseBytes
         self.maxResultRows = maxResultRows
@@ -52,7 +64,8 @@ public struct RethinkConnectorConfiguration: Sendable, CustomStringConvertible, 
     public var description: String {
         "RethinkConnectorConfiguration(address: \(address?.description ?? "discovered"), user: \(user), "
             + "password: <redacted>, maxConnections: \(maxConnections), connectTimeout: \(connectTimeout), "
-            + "queryTimeout: \(queryTimeout), maxFeeds: \(maxFeeds), feedBufferLimit: \(feedBufferLimit))"
+            + "queryTimeout: \(queryTimeout), maxFeeds: \(maxFeeds), feedBufferLimit: \(feedBufferLimit), "
+            + "feedEventsPerSecond: \(feedEventsPerSecond), feedBurst: \(feedBurst), feedBatchRows: \(feedBatchRows))"
     }
 
     public var customMirror: Mirror {
@@ -61,7 +74,8 @@ public struct RethinkConnectorConfiguration: Sendable, CustomStringConvertible, 
             children: [
                 "address": address?.description ?? "discovered", "user": user, "password": "<redacted>",
                 "maxConnections": maxConnections, "connectTimeout": connectTimeout, "queryTimeout": queryTimeout,
-                "maxFeeds": maxFeeds, "feedBufferLimit": feedBufferLimit,
+                "maxFeeds": maxFeeds, "feedBufferLimit": feedBufferLimit, "feedEventsPerSecond": feedEventsPerSecond,
+                "feedBurst": feedBurst, "feedBatchRows": feedBatchRows,
             ])
     }
 }

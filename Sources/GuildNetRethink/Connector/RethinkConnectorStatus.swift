@@ -35,6 +35,8 @@ public struct RethinkConnectorStatus: Sendable, Equatable {
             "feed_events_delivered": .int(Int64(feeds.delivered)),
             "feed_events_dropped": .int(Int64(feeds.dropped)),
             "feed_gaps": .int(Int64(feeds.gaps)),
+            "feed_events_per_second_limit": .int(Int64(feeds.eventsPerSecondLimit)),
+            "feed_throttled_turns": .int(Int64(feeds.throttledTurns)),
             "shut_down": .bool(shutDown),
         ]
         if let lastError {

@@ -192,16 +192,20 @@ extension ReQL {
         }
     }
 
-    /// `selection.changes(include_initial=…, include_states=…, include_types=…, squash=…)` →
-    /// `[152,[selection],{…}]` (only the options given are sent).
+    /// `selection.changes(include_initial=…, include_states=…, include_types=…, squash=…,
+    /// changefeed_queue_size=…)` → `[152,[selection],{…}]` (only the options given are sent).
+    /// `queueSize` caps the changes the server holds for a slow reader (RethinkDB's default 100,000);
+    /// past it the server skips changes and says so in the feed.
     public func changes(
-        includeInitial: Bool? = nil, includeStates: Bool? = nil, includeTypes: Bool? = nil, squash: Squash? = nil
+        includeInitial: Bool? = nil, includeStates: Bool? = nil, includeTypes: Bool? = nil, squash: Squash? = nil,
+        queueSize: Int? = nil
     ) -> ReQL {
         var optargs: [String: ReQL] = [:]
         if let includeInitial { optargs["include_initial"] = .expr(.bool(includeInitial)) }
         if let includeStates { optargs["include_states"] = .expr(.bool(includeStates)) }
         if let includeTypes { optargs["include_types"] = .expr(.bool(includeTypes)) }
         if let squash { optargs["squash"] = .expr(squash.datum) }
+        if let queueSize { optargs["changefeed_queue_size"] = .expr(.int(Int64(queueSize))) }
         return ReQL(.changes, [self], optargs)
     }
 

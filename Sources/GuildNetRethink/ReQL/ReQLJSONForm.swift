@@ -44,7 +44,7 @@ extension ReQL {
     /// | `limit` | table, selection | integer ≥ 0 | | selection |
     /// | `pluck` | table, selection, row | field name or non-empty array of names | | same kind |
     /// | `count` | table, selection | `true` | | value |
-    /// | `changes` | table, selection, row | `true` or `{"includeInitial": bool, "includeStates": bool, "includeTypes": bool, "squash": bool or seconds}` | | changefeed |
+    /// | `changes` | table, selection, row | `true` or `{"includeInitial": bool, "includeStates": bool, "includeTypes": bool, "squash": bool or seconds, "queueSize": integer ≥ 1}` | | changefeed |
     ///
     /// Nothing may follow a step that gives a value or a changefeed. As in RethinkDB, an index order
     /// applies to a table only (put it before `filter`).
@@ -333,7 +333,7 @@ enum ReQLJSONForm {
     static func changes(_ argument: JSONValue, on term: ReQL, path: String) throws(HostError) -> ReQL {
         if argument == .bool(true) { return term.changes() }
         guard let options = argument.objectValue else { throw invalid(path, "must be true or an object of options") }
-        let known: Set<String> = ["includeInitial", "includeStates", "includeTypes", "squash"]
+        let known: Set<String> = ["includeInitial", "includeStates", "includeTypes", "squash", "queueSize"]
         for key in options.keys where !known.contains(key) {
             throw invalid("\(path).\(key)", "is not an option of changes (\(known.sorted().joined(separator: ", ")))")
         }
@@ -344,11 +344,18 @@ enum ReQLJSONForm {
         case let value? where value.doubleValue.map({ $0 >= 0 }) == true: squash = .seconds(value.doubleValue ?? 0)
         default: throw invalid("\(path).squash", "must be a boolean or a non-negative number of seconds")
         }
+        var queueSize: Int?
+        if let value = options["queueSize"] {
+            guard let size = value.intValue, size >= 1, size <= Int64(Int32.max) else {
+                throw invalid("\(path).queueSize", "must be an integer ≥ 1")
+            }
+            queueSize = Int(size)
+        }
         return term.changes(
             includeInitial: try optionalBool(options["includeInitial"], path: "\(path).includeInitial"),
             includeStates: try optionalBool(options["includeStates"], path: "\(path).includeStates"),
             includeTypes: try optionalBool(options["includeTypes"], path: "\(path).includeTypes"),
-            squash: squash)
+            squash: squash, queueSize: queueSize)
     }
 
     // MARK: Helpers

@@ -17,7 +17,8 @@ import Logging
 /// Lazy: nothing connects until the first `rethink.*` op; `rethink.warmup` connects on purpose. The
 /// connector is built from the cluster's settings when first needed and rebuilt (the old one shut
 /// down, its feeds ended) when `rethinkdb.user`, `rethinkdb.password`, `rethinkdb.pool_size`,
-/// `rethinkdb.max_feeds` or `rethinkdb.connect_timeout_seconds` change. The address is resolved for
+/// `rethinkdb.max_feeds`, `rethinkdb.connect_timeout_seconds`, `rethinkdb.feed_events_per_second` or
+/// `rethinkdb.feed_burst` or `rethinkdb.feed_batch_rows` change. The address is resolved for
 /// every new connection (see ``RethinkDiscovery``), so a changed `rethinkdb.address` applies to the
 /// next connection.
 public actor ClusterRethink: ClusterChild {
@@ -40,6 +41,9 @@ public actor ClusterRethink: ClusterChild {
         var poolSize: Int
         var maxFeeds: Int
         var connectTimeoutSeconds: Int
+        var feedEventsPerSecond: Int
+        var feedBurst: Int
+        var feedBatchRows: Int
     }
 
     init(settings: ClusterSettings, kube: ClusterKube, metrics: ClusterMetrics, logger: Logger) {
@@ -121,7 +125,8 @@ public actor ClusterRethink: ClusterChild {
         if let connector, fingerprint == wanted { return connector }
         let configuration = RethinkConnectorConfiguration(
             user: wanted.user, password: wanted.password, maxConnections: wanted.poolSize,
-            connectTimeout: .seconds(wanted.connectTimeoutSeconds), maxFeeds: wanted.maxFeeds)
+            connectTimeout: .seconds(wanted.connectTimeoutSeconds), maxFeeds: wanted.maxFeeds,
+            feedEventsPerSecond: wanted.feedEventsPerSecond, feedBurst: wanted.feedBurst, feedBatchRows: wanted.feedBatchRows)
         let discovery = RethinkDiscovery(settings: settings, kube: kube)
         let made = RethinkConnector(configuration: configuration, resolveAddress: { try await discovery.resolve() }, logger: logger)
         connector = made
@@ -159,7 +164,10 @@ public actor ClusterRethink: ClusterChild {
             password: await string("rethinkdb.password", ""),
             poolSize: await int("rethinkdb.pool_size", 4),
             maxFeeds: await int("rethinkdb.max_feeds", 32),
-            connectTimeoutSeconds: await int("rethinkdb.connect_timeout_seconds", 5))
+            connectTimeoutSeconds: await int("rethinkdb.connect_timeout_seconds", 5),
+            feedEventsPerSecond: await int("rethinkdb.feed_events_per_second", 10_000),
+            feedBurst: await int("rethinkdb.feed_burst", 1_000),
+            feedBatchRows: await int("rethinkdb.feed_batch_rows", 32))
     }
 
     private func addressSource() async -> String {

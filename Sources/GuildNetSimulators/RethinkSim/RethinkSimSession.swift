@@ -18,20 +18,28 @@ enum RethinkSessionEvent: Sendable {
 /// answers exactly one query.
 struct RethinkSimSession {
     private enum Cursor {
-        case stream(ArraySlice<JSONValue>)
+        /// The rows not sent yet, and the most rows per batch.
+        case stream(ArraySlice<JSONValue>, batchRows: Int)
         case feed(FeedCursor)
     }
 
     private struct FeedCursor {
         var subscription: Int
+        /// The most entries per batch (the server's batch size, or the query's `max_batch_rows`).
+        var batchRows: Int
         var options: FeedOptions
         var notes: [JSONValue]
-        var buffer: [FeedEntry]
+        /// The changes waiting for a CONTINUE (a ring: batches leave from the front in O(batch)).
+        var buffer: CircularBuffer<FeedEntry>
+        /// How many entries at the head of `buffer` are the initial values (not bounded by the queue size).
+        var initialCount = 0
         /// CONTINUEs waiting for entries (long poll).
         var pending = 0
         /// Entries dropped because the buffer was full; reported in the next batch.
         var skipped = 0
         var ended: ReqlFailure?
+        /// The end (or the error) was answered: the cursor is gone.
+        var closed = false
     }
 
     private let shared: RethinkSimShared
@@ -54,6 +62,13 @@ struct RethinkSimSession {
 
     private var batchSize: Int { max(1, shared.options.batchSize) }
 
+    /// The batch size of one query: the server's, or less when the global optarg `max_batch_rows`
+    /// (a number ≥ 1) asks for less. Other values are ignored.
+    private func batchRows(_ optargs: [String: JSONValue]) -> Int {
+        guard let requested = optargs["max_batch_rows"]?.doubleValue, requested >= 1 else { return batchSize }
+        return min(batchSize, Int(requested))
+    }
+
     /// Handles one event; returns false when the connection must close.
     mutating func handle(_ event: RethinkSessionEvent) async throws -> Bool {
         if !shared.isStalled { try await drainHeld() }
@@ -71,15 +86,13 @@ struct RethinkSimSession {
             try await respond(token, RethinkSimResponse.failure(failure))
             return false
         case .feed(let token, let subscription, let entries):
-            guard case .feed(var cursor) = cursors[token], cursor.subscription == subscription else { return true }
+            guard var cursor = takeFeed(token, subscription: subscription) else { return true }
             for entry in entries { Self.append(entry, to: &cursor) }
-            cursors[token] = .feed(cursor)
-            try await deliver(token)
+            try await deliver(token, &cursor)
         case .feedEnded(let token, let subscription, let failure):
-            guard case .feed(var cursor) = cursors[token], cursor.subscription == subscription else { return true }
+            guard var cursor = takeFeed(token, subscription: subscription) else { return true }
             cursor.ended = failure
-            cursors[token] = .feed(cursor)
-            try await deliver(token)
+            try await deliver(token, &cursor)
         case .released:
             break
         }
@@ -180,15 +193,19 @@ struct RethinkSimSession {
         case .atom(let value):
             try await respond(token, RethinkSimResponse.atom(value))
         case .stream(let rows):
-            if rows.count <= batchSize {
+            let limit = batchRows(optargs)
+            if rows.count <= limit {
                 try await respond(token, RethinkSimResponse.sequence(rows, partial: false))
             } else {
-                cursors[token] = .stream(rows.dropFirst(batchSize))
-                try await respond(token, RethinkSimResponse.sequence(Array(rows.prefix(batchSize)), partial: true))
+                cursors[token] = .stream(rows.dropFirst(limit), batchRows: limit)
+                try await respond(token, RethinkSimResponse.sequence(Array(rows.prefix(limit)), partial: true))
             }
         case .feed(let start):
-            var cursor = FeedCursor(subscription: start.subscription, options: start.options, notes: start.notes, buffer: [])
-            for entry in start.initial { Self.append(entry, to: &cursor) }
+            // Initial values are read from the table, not queued: `changefeed_queue_size` bounds only
+            // the changes that wait for a slow reader.
+            var cursor = FeedCursor(
+                subscription: start.subscription, batchRows: batchRows(optargs), options: start.options, notes: start.notes, buffer: CircularBuffer(start.initial),
+                initialCount: start.initial.count)
             let first = takeBatch(&cursor)
             cursors[token] = .feed(cursor)
             try await respond(token, RethinkSimResponse.sequence(first, partial: true, notes: cursor.notes))
@@ -201,20 +218,20 @@ struct RethinkSimSession {
         switch cursors[token] {
         case nil:
             try await respond(token, RethinkSimResponse.failure(.client("Token \(Self.tokenText(token)) not in stream cache.")))
-        case .stream(let rest):
-            let batch = Array(rest.prefix(batchSize))
-            let remaining = rest.dropFirst(batchSize)
+        case .stream(let rest, let limit):
+            let batch = Array(rest.prefix(limit))
+            let remaining = rest.dropFirst(limit)
             if remaining.isEmpty {
                 cursors[token] = nil
                 try await respond(token, RethinkSimResponse.sequence(batch, partial: false))
             } else {
-                cursors[token] = .stream(remaining)
+                cursors[token] = .stream(remaining, batchRows: limit)
                 try await respond(token, RethinkSimResponse.sequence(batch, partial: true))
             }
-        case .feed(var cursor):
+        case .feed:
+            guard var cursor = takeFeed(token) else { return }
             cursor.pending += 1
-            cursors[token] = .feed(cursor)
-            try await deliver(token)
+            try await deliver(token, &cursor)
         }
     }
 
@@ -234,27 +251,44 @@ struct RethinkSimSession {
 
     // MARK: - Changefeeds
 
-    /// Answers held CONTINUEs of a feed while it has entries; an ended feed answers its error once.
-    private mutating func deliver(_ token: UInt64) async throws {
-        guard case .feed(var cursor) = cursors[token] else { return }
+    /// Takes feed `token`'s cursor out of `cursors`, so changing its buffer never copies it (a
+    /// buffer shared with the dictionary would be copied whole on every change: quadratic under a
+    /// flood). ``deliver(_:_:)`` puts it back.
+    private mutating func takeFeed(_ token: UInt64, subscription: Int? = nil) -> FeedCursor? {
+        guard case .feed(let cursor)? = cursors[token], subscription == nil || cursor.subscription == subscription else { return nil }
+        cursors[token] = nil
+        return cursor
+    }
+
+    /// Answers held CONTINUEs of a feed while it has entries (an ended feed answers its error once),
+    /// then stores the cursor back under `token` unless it closed, also when sending fails.
+    private mutating func deliver(_ token: UInt64, _ cursor: inout FeedCursor) async throws {
+        do {
+            try await answerHeld(token, &cursor)
+        } catch {
+            if !cursor.closed { cursors[token] = .feed(cursor) }
+            throw error
+        }
+        if !cursor.closed { cursors[token] = .feed(cursor) }
+    }
+
+    private mutating func answerHeld(_ token: UInt64, _ cursor: inout FeedCursor) async throws {
         while cursor.pending > 0 {
             if !cursor.buffer.isEmpty || cursor.skipped > 0 {
                 cursor.pending -= 1
                 let batch = takeBatch(&cursor)
-                cursors[token] = .feed(cursor)
                 try await respond(token, RethinkSimResponse.sequence(batch, partial: true, notes: cursor.notes))
             } else if let failure = cursor.ended {
-                cursors[token] = nil
+                cursor.closed = true
                 try await respond(token, RethinkSimResponse.failure(failure))
                 for _ in 1..<cursor.pending {
                     try await respond(token, RethinkSimResponse.failure(.client("Token \(Self.tokenText(token)) not in stream cache.")))
                 }
                 return
             } else {
-                break
+                return
             }
         }
-        cursors[token] = .feed(cursor)
     }
 
     private func takeBatch(_ cursor: inout FeedCursor) -> [JSONValue] {
@@ -263,9 +297,10 @@ struct RethinkSimSession {
             documents.append(["error": .string("Changefeed cache over array size limit, skipped \(cursor.skipped) elements.")])
             cursor.skipped = 0
         }
-        let count = min(batchSize, cursor.buffer.count)
+        let count = min(cursor.batchRows, cursor.buffer.count)
         documents += cursor.buffer.prefix(count).map { $0.document(includeTypes: cursor.options.includeTypes) }
         cursor.buffer.removeFirst(count)
+        cursor.initialCount -= min(count, cursor.initialCount)
         return documents
     }
 
@@ -283,7 +318,7 @@ struct RethinkSimSession {
             }
             return
         }
-        guard cursor.buffer.count < cursor.options.queueSize else {
+        guard cursor.buffer.count - cursor.initialCount < cursor.options.queueSize else {
             cursor.skipped += 1
             return
         }
