@@ -14,7 +14,8 @@ import Logging
 ///     hostapp-rethink-bench [--hostapp .build/release/hostapp] [--only query,feed,multi,isolation]
 ///                           [--seconds 3] [--feed-events 20000] [--clusters 10] [--feeds-per-cluster 10]
 ///                           [--rows-per-cluster 1000] [--probes 2000] [--rounds 5] [--flood-rate 0]
-///                           [--flood-priority idle|nice|normal] [--a-budget default|N] [--sim-batch-size 1000]
+///                           [--flood-priority idle|nice|normal] [--a-budget default|N] [--a-batch-rows default|N]
+///                           [--sim-batch-size 1000]
 ///
 /// The throughput sections (`feed`, `multi`) register their clusters with an unlimited changefeed
 /// event budget (`rethinkdb.feed_events_per_second` 0), to measure the daemon's own ceiling; the
@@ -31,6 +32,8 @@ struct RethinkBench {
         var rounds = 5
         /// Cluster A's `rethinkdb.feed_events_per_second` in the isolation run; nil keeps the default.
         var aBudget: Int?
+        /// Cluster A's `rethinkdb.feed_batch_rows` in the isolation run; nil keeps the default.
+        var aBatchRows: Int?
         var sections: Set<String> = ["query", "feed", "multi", "isolation"]
         /// Rows per response of the simulated RethinkDB servers (`hostapp sim rethink --batch-size`).
         var simBatchSize = 1_000
@@ -45,7 +48,11 @@ struct RethinkBench {
         init(_ arguments: [String]) throws {
             let flags = try Bench.flags(
                 arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate", "--flood-priority",
-                    "--rounds", "--a-budget", "--only", "--sim-batch-size"])
+                    "--rounds", "--a-budget", "--only", "--sim-batch-size", "--a-batch-rows"])
+            if let rows = flags["--a-batch-rows"], rows != "default" {
+                guard let value = Int(rows), value >= 1 else { throw BenchError("--a-batch-rows needs an integer ≥ 1 or default") }
+                aBatchRows = value
+            }
             simBatchSize = try Bench.int(flags["--sim-batch-size"], "--sim-batch-size", default: simBatchSize)
             if let only = flags["--only"] {
                 let wanted = Set(only.split(separator: ",").map(String.init))
@@ -231,12 +238,13 @@ struct RethinkBench {
 
     /// Registers `cluster` with `sim` as its RethinkDB; `feedBudget` sets `rethinkdb.feed_events_per_second`
     /// (nil keeps the daemon's default).
-    static func register(_ client: ControlClient, cluster: String, sim: SimProcess, feedBudget: Int?) async throws {
+    static func register(_ client: ControlClient, cluster: String, sim: SimProcess, feedBudget: Int?, feedBatchRows: Int? = nil) async throws {
         var settings: [String: JSONValue] = [
             "rethinkdb.address": .string(sim.address.description), "rethinkdb.user": "bench",
             "rethinkdb.password": .string(password), "rethinkdb.max_feeds": 64,
         ]
         if let feedBudget { settings["rethinkdb.feed_events_per_second"] = .int(Int64(feedBudget)) }
+        if let feedBatchRows { settings["rethinkdb.feed_batch_rows"] = .int(Int64(feedBatchRows)) }
         _ = try await call(
             client, ["op": "cluster.register", "cluster": .string(cluster), "settings": .object(settings)], id: "reg-\(cluster)")
     }
@@ -353,7 +361,7 @@ struct RethinkBench {
         try await simA.createTable("flood")
         try await simB.createTable("probe")
         let clientB = try await ControlClient.connect(path: socket)
-        try await register(clientB, cluster: "iso-a", sim: simA, feedBudget: options.aBudget)
+        try await register(clientB, cluster: "iso-a", sim: simA, feedBudget: options.aBudget, feedBatchRows: options.aBatchRows)
         try await register(clientB, cluster: "iso-b", sim: simB, feedBudget: nil)
         _ = try await subscribe(clientB, cluster: "iso-b", table: "probe", id: "b")
         try await waitForFeeds(clientB, cluster: "iso-b", 1)
@@ -406,6 +414,7 @@ struct RethinkBench {
             "a_flood_rate_requested": .int(Int64(options.floodRate)),
             "a_flood_priority": .string(options.floodPriority.rawValue),
             "a_feed_budget": status["feed_events_per_second_limit"] ?? .null,
+            "a_feed_batch_rows": options.aBatchRows.map { .int(Int64($0)) } ?? "default",
             "a_feed_throttled_turns": status["feed_throttled_turns"] ?? .null,
             "a_feed_gaps": status["feed_gaps"] ?? .null,
             "a_floods": .array(floods),

@@ -34,6 +34,8 @@ struct RethinkOpsTests {
                 let warm = try await call(client, "w", ["op": "rethink.warmup", "cluster": "r-a"])
                 #expect(warm["open_connections"] == 1)
                 #expect(warm["server"]?["name"] != nil)
+                #expect(warm["feed_events_per_second_limit"] == 10_000, "the default event budget of a cluster's feeds")
+                #expect(warm["feed_throttled_turns"] == 0)
 
                 _ = try await call(client, "db", ["op": "rethink.query", "cluster": "r-a", "query": ["dbCreate": "app"]])
                 _ = try await call(client, "tb", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "tableCreate": "users"]])
