@@ -30,9 +30,8 @@ public final class TokenBucket: Sendable {
 
     /// The tokens in the bucket now; negative while callers wait for tokens they reserved.
     public var availableTokens: Double {
-        let now = clock.now
-        return bucket.withLock { bucket in
-            min(Double(burst), bucket.tokens + max(0, (now - bucket.last).seconds) * rate)
+        bucket.withLock { bucket in
+            min(Double(burst), bucket.tokens + max(0, (clock.now - bucket.last).seconds) * rate)
         }
     }
 
@@ -41,8 +40,10 @@ public final class TokenBucket: Sendable {
     public func acquire(_ count: Int = 1) async throws -> Bool {
         guard rate > 0 else { return false }
         let count = Double(max(1, count))
-        let now = clock.now
         let wait: Duration = bucket.withLock { bucket in
+            // Read the clock under the lock, so `last` never moves backwards and no interval is
+            // credited twice when callers race.
+            let now = clock.now
             let elapsed = (now - bucket.last).seconds
             bucket.last = now
             bucket.tokens = min(Double(burst), bucket.tokens + max(0, elapsed) * rate)

@@ -68,11 +68,11 @@ public enum Proc {
 /// A child process of the benchmark (the daemon, a simulator), terminated when the bench ends.
 public final class BenchProcess: @unchecked Sendable {
     // @unchecked: `process` is configured before `run()` and afterwards only read (`terminate`,
-    // `processIdentifier` and `isRunning` are thread-safe on Foundation's Process); `lines` is an
-    // AsyncStream (Sendable) fed only by the pipe's readability handler.
+    // `processIdentifier` and `isRunning` are thread-safe on Foundation's Process); `lines` is a
+    // Sendable lock-protected buffer.
     public let process: Process
     private let output: Pipe
-    private let lines: AsyncStream<String>
+    private let lines = OutputLines()
 
     /// Starts `executable` with `arguments` (stderr inherited, stdout captured for ``waitForLine(prefix:timeout:)``).
     ///
@@ -85,45 +85,98 @@ public final class BenchProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         output = Pipe()
         process.standardOutput = output
-        let (lines, continuation) = AsyncStream<String>.makeStream()
-        self.lines = lines
-        let pending = LockedValue(Data())
+        let lines = self.lines
         output.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
-            guard !chunk.isEmpty else {
-                handle.readabilityHandler = nil
-                continuation.finish()
-                return
-            }
-            let complete: [String] = pending.withLock { buffer in
-                buffer.append(chunk)
-                guard let last = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-                let text = String(decoding: buffer[..<last], as: UTF8.self)
-                buffer.removeSubrange(...last)
-                return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            }
-            for line in complete { continuation.yield(line) }
+            if chunk.isEmpty { handle.readabilityHandler = nil }
+            lines.append(chunk)
         }
         try process.run()
     }
 
     public var pid: String { String(process.processIdentifier) }
 
-    /// The rest of the first stdout line (not seen before) that starts with `prefix`.
+    /// The rest of the first stdout line, not returned before, that starts with `prefix`.
     public func waitForLine(prefix: String, timeout: Duration = .seconds(60)) async throws -> String {
         let lines = self.lines
         return try await withDeadline(timeout, "a line starting with \(prefix)") {
-            for await line in lines where line.hasPrefix(prefix) {
-                return String(line.dropFirst(prefix.count))
-            }
-            try Task.checkCancellation()
-            throw BenchError("the process exited before printing \(prefix)")
+            try await lines.first(prefix: prefix)
         }
     }
 
     public func terminate() {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
+    }
+}
+
+/// A child's stdout split into lines; lines are consumed by the first ``first(prefix:)`` that
+/// matches them. Waiting is cancellable and leaves the buffer intact for later calls.
+final class OutputLines: Sendable {
+    private struct State {
+        var partial = Data()
+        var lines: [String] = []
+        var ended = false
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = LockedValue(State())
+
+    /// Adds a chunk of output; an empty chunk is the end (a last line without "\n" counts).
+    func append(_ chunk: Data) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if chunk.isEmpty {
+                state.ended = true
+                if !state.partial.isEmpty { state.lines.append(String(decoding: state.partial, as: UTF8.self)) }
+                state.partial = Data()
+            } else {
+                state.partial.append(chunk)
+                while let newline = state.partial.firstIndex(of: UInt8(ascii: "\n")) {
+                    state.lines.append(String(decoding: state.partial[..<newline], as: UTF8.self))
+                    state.partial.removeSubrange(...newline)
+                }
+            }
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Takes the first line starting with `prefix`, waiting for more output as needed.
+    func first(prefix: String) async throws -> String {
+        while true {
+            enum Step { case found(String), ended, wait }
+            let step = state.withLock { state -> Step in
+                if let index = state.lines.firstIndex(where: { $0.hasPrefix(prefix) }) {
+                    return .found(String(state.lines.remove(at: index).dropFirst(prefix.count)))
+                }
+                return state.ended ? .ended : .wait
+            }
+            switch step {
+            case .found(let rest): return rest
+            case .ended: throw BenchError("the process exited before printing \(prefix)")
+            case .wait: break
+            }
+            try Task.checkCancellation()
+            let id = state.withLock { state -> UInt64 in
+                state.nextWaiter += 1
+                return state.nextWaiter
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        // New output since the check, or cancelled: look again at once.
+                        if Task.isCancelled || state.ended || state.lines.contains(where: { $0.hasPrefix(prefix) }) { return true }
+                        state.waiters[id] = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+        }
     }
 }
 

@@ -459,7 +459,6 @@ struct FloodWorker {
         let writer = try await RethinkConnection.connect(to: address, user: "bench", password: RethinkBench.password)
         FileHandle.standardOutput.write(Data("FLOOD READY\n".utf8))
         let marker = getpid()
-        let lastMarker = "\"new_val\":{\"id\":-1,\"last\":\(marker)}"
         let clock = ContinuousClock()
         let started = clock.now
         let end = started.advanced(by: .nanoseconds(Int64(seconds * 1e9)))
@@ -484,7 +483,11 @@ struct FloodWorker {
                 let drained = try? await withDeadline(.nanoseconds(Int64((seconds + 30) * 1e9)), "the flood's last event") {
                     while let line = try await client.receive() {
                         read.withLock { $0 += 1 }
-                        if line.count < 400, String(decoding: line, as: UTF8.self).contains(lastMarker) { return true }
+                        if line.count < 400, let event = try? JSONParser.parse(line), event["new_val"]?["id"] == -1,
+                            event["new_val"]?["last"] == .int(Int64(marker))
+                        {
+                            return true
+                        }
                     }
                     return false
                 }

@@ -103,10 +103,17 @@ final class ChangefeedWorker: Sendable {
     /// budget, and yields its thread if it did not have to wait (fairness between feeds and clusters).
     static let itemsPerTurn = 32
 
+    /// Skip-resumes closer together than this count as one streak: each further one waits longer
+    /// (the connector's backoff) before re-subscribing, so a feed under a lasting flood re-reads its
+    /// rows at most once per backoff cap instead of in a tight loop.
+    static let skipStreakWindow: Duration = .seconds(30)
+
     private func loop(first: RethinkCursor) async {
         var reconciler = ChangefeedReconciler(primaryKey: primaryKey, forwardInitial: forwardInitial, forwardStates: forwardStates)
         var cursor = first
         var sinceTurn = 0
+        var skips = SkipStreak(window: Self.skipStreakWindow)
+        let clock = ContinuousClock()
         while true {
             do {
                 for try await item in cursor {
@@ -119,9 +126,9 @@ final class ChangefeedWorker: Sendable {
                             return
                         }
                     }
-                    // A batch of up to 1,000 changes is already buffered: pay for them and give other
-                    // clusters' tasks a turn every few dozen, so one flooded feed can neither hold an
-                    // executor thread for long nor take more than its cluster's budget.
+                    // A whole batch is already buffered: pay for its changes and give other clusters'
+                    // tasks a turn every few dozen, so one flooded feed can neither hold an executor
+                    // thread for long nor take more than its cluster's budget.
                     sinceTurn += 1
                     if sinceTurn == Self.itemsPerTurn {
                         sinceTurn = 0
@@ -150,20 +157,26 @@ final class ChangefeedWorker: Sendable {
                 counters.update { $0.gaps += 1 }
                 logger.warning("rethink changefeed interrupted; resuming", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
                 sink.emit(.gap(reason: failure))
-                guard let next = await resubscribe() else { return }
+                var firstDelay: Duration?
+                if failure.code == .rethinkFeedSkipped {
+                    let earlier = skips.record(at: clock.now)
+                    if earlier > 0 { firstDelay = backoff.delay(attempt: earlier - 1) }
+                }
+                guard let next = await resubscribe(after: firstDelay) else { return }
                 cursor = next
                 reconciler.beginResume()
             }
         }
     }
 
-    /// Opens the feed again, waiting with backoff between attempts; `nil` once the sink was finished.
-    private func resubscribe() async -> RethinkCursor? {
+    /// Opens the feed again, waiting with backoff between attempts (and `firstDelay` before the
+    /// first); `nil` once the sink was finished.
+    private func resubscribe(after firstDelay: Duration? = nil) async -> RethinkCursor? {
         var attempt = 0
         while true {
-            if attempt > 0 {
+            if let delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay {
                 do {
-                    try await Task.sleep(for: backoff.delay(attempt: attempt - 1))
+                    try await Task.sleep(for: delay)
                 } catch {
                     sink.finish(nil)
                     return nil
@@ -208,7 +221,31 @@ final class ChangefeedWorker: Sendable {
     /// The server's notice, inside the feed, that its queue overflowed and changes were skipped:
     /// `{"error":"Changefeed cache over array size limit, skipped N elements."}`.
     static func skipNotice(_ item: JSONValue) -> String? {
-        guard let object = item.objectValue, object.count == 1, let message = object["error"]?.stringValue else { return nil }
+        guard let object = item.objectValue, object.count == 1, let message = object["error"]?.stringValue,
+            message.hasPrefix("Changefeed cache over array size limit")
+        else { return nil }
         return message
+    }
+}
+
+/// Skip-resumes that follow each other closely: the worker backs off by how many came just before.
+struct SkipStreak {
+    let window: Duration
+    private var earlier = 0
+    private var last: ContinuousClock.Instant?
+
+    init(window: Duration) {
+        self.window = window
+    }
+
+    /// Records a skip at `now`; returns how many skips came before it without a quiet `window` between.
+    mutating func record(at now: ContinuousClock.Instant) -> Int {
+        if let last, now - last < window {
+            earlier += 1
+        } else {
+            earlier = 0
+        }
+        last = now
+        return earlier
     }
 }

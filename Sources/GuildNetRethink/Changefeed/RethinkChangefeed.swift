@@ -35,7 +35,8 @@ import Logging
 /// costs this process no more than the budget, and the flood waits on the RethinkDB server. If the
 /// server's own queue (`changefeed_queue_size`, 100,000 by default) overflows meanwhile, it skips
 /// changes and says so; the feed then resumes as after a connection loss (`.gap` with
-/// `rethink_feed_skipped`, reconciliation, `.resumed`), so no change is silently lost.
+/// `rethink_feed_skipped`, reconciliation, `.resumed`), so no change is silently lost. Skips that
+/// follow each other within 30 seconds wait the reconnect backoff before re-subscribing.
 ///
 /// At most `limit` feeds at once (more: `rethink_feed_limit`). Each subscriber has a buffer of
 /// `bufferLimit` events; when it is full the ``ChangefeedOverflowPolicy`` applies (default: drop the

@@ -66,7 +66,7 @@ struct RethinkSimSession {
     /// (a number ≥ 1) asks for less. Other values are ignored.
     private func batchRows(_ optargs: [String: JSONValue]) -> Int {
         guard let requested = optargs["max_batch_rows"]?.doubleValue, requested >= 1 else { return batchSize }
-        return min(batchSize, Int(requested))
+        return requested >= Double(batchSize) ? batchSize : Int(requested)
     }
 
     /// Handles one event; returns false when the connection must close.
@@ -297,7 +297,8 @@ struct RethinkSimSession {
             documents.append(["error": .string("Changefeed cache over array size limit, skipped \(cursor.skipped) elements.")])
             cursor.skipped = 0
         }
-        let count = min(cursor.batchRows, cursor.buffer.count)
+        // The skip notice counts as one of the batch's rows.
+        let count = min(max(0, cursor.batchRows - documents.count), cursor.buffer.count)
         documents += cursor.buffer.prefix(count).map { $0.document(includeTypes: cursor.options.includeTypes) }
         cursor.buffer.removeFirst(count)
         cursor.initialCount -= min(count, cursor.initialCount)
