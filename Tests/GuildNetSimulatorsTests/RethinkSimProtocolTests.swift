@@ -114,6 +114,21 @@ struct RethinkSimProtocolTests {
         }
     }
 
+    @Test("a full feed queue discards the earliest changes and reports how many; max_batch_rows bounds each batch")
+    func queueOverflowAndBatchRows() async throws {
+        try await RethinkSim.withRunning(options: Self.options()) { sim, endpoint in
+            try await sim.createTable("t", database: "test")
+            let client = try await RethinkRawClient.authenticated(port: endpoint.port)
+            let first = try await client.start(1, Q.changes(Q.table("t"), ["changefeed_queue_size": 3]), ["max_batch_rows": 2])
+            #expect(first.rows.isEmpty)
+            // No CONTINUE is held, so the ten changes queue: the queue keeps the newest three.
+            for id in 1...10 { try await sim.insert([["id": .int(Int64(id))]], table: "t", database: "test") }
+            let next = try await client.run(1, [2])
+            #expect(next.rows == [["error": "Changefeed cache over array size limit, skipped 7 elements."], ["old_val": nil, "new_val": ["id": 8]]])
+            #expect(try await client.run(1, [2]).rows == [["old_val": nil, "new_val": ["id": 9]], ["old_val": nil, "new_val": ["id": 10]]])
+        }
+    }
+
     @Test("include_initial and include_states start with the current rows between states; get().changes() is an ATOM_FEED")
     func initialRowsAndStates() async throws {
         try await RethinkSim.withRunning(options: Self.options()) { sim, endpoint in

@@ -30,9 +30,12 @@ struct RethinkSimSession {
         var options: FeedOptions
         var notes: [JSONValue]
         /// The changes waiting for a CONTINUE (a ring: batches leave from the front in O(batch)).
-        var buffer: CircularBuffer<FeedEntry>
-        /// How many entries at the head of `buffer` are the initial values (not bounded by the queue size).
-        var initialCount = 0
+        /// The initial values (and states) not sent yet: read from the table, not queued, so
+        /// `changefeed_queue_size` does not bound them.
+        var initial: CircularBuffer<FeedEntry>
+        /// The changes waiting for a CONTINUE, at most `changefeed_queue_size` (a ring: batches leave
+        /// from the front in O(batch); when full, the oldest change is discarded and counted).
+        var buffer = CircularBuffer<FeedEntry>()
         /// CONTINUEs waiting for entries (long poll).
         var pending = 0
         /// Entries dropped because the buffer was full; reported in the next batch.
@@ -204,8 +207,7 @@ struct RethinkSimSession {
             // Initial values are read from the table, not queued: `changefeed_queue_size` bounds only
             // the changes that wait for a slow reader.
             var cursor = FeedCursor(
-                subscription: start.subscription, batchRows: batchRows(optargs), options: start.options, notes: start.notes, buffer: CircularBuffer(start.initial),
-                initialCount: start.initial.count)
+                subscription: start.subscription, batchRows: batchRows(optargs), options: start.options, notes: start.notes, initial: CircularBuffer(start.initial))
             let first = takeBatch(&cursor)
             cursors[token] = .feed(cursor)
             try await respond(token, RethinkSimResponse.sequence(first, partial: true, notes: cursor.notes))
@@ -274,7 +276,7 @@ struct RethinkSimSession {
 
     private mutating func answerHeld(_ token: UInt64, _ cursor: inout FeedCursor) async throws {
         while cursor.pending > 0 {
-            if !cursor.buffer.isEmpty || cursor.skipped > 0 {
+            if !cursor.initial.isEmpty || !cursor.buffer.isEmpty || cursor.skipped > 0 {
                 cursor.pending -= 1
                 let batch = takeBatch(&cursor)
                 try await respond(token, RethinkSimResponse.sequence(batch, partial: true, notes: cursor.notes))
@@ -298,15 +300,17 @@ struct RethinkSimSession {
             cursor.skipped = 0
         }
         // The skip notice counts as one of the batch's rows.
-        let count = min(max(0, cursor.batchRows - documents.count), cursor.buffer.count)
-        documents += cursor.buffer.prefix(count).map { $0.document(includeTypes: cursor.options.includeTypes) }
-        cursor.buffer.removeFirst(count)
-        cursor.initialCount -= min(count, cursor.initialCount)
+        let fromInitial = min(max(0, cursor.batchRows - documents.count), cursor.initial.count)
+        documents += cursor.initial.prefix(fromInitial).map { $0.document(includeTypes: cursor.options.includeTypes) }
+        cursor.initial.removeFirst(fromInitial)
+        let fromChanges = min(max(0, cursor.batchRows - documents.count), cursor.buffer.count)
+        documents += cursor.buffer.prefix(fromChanges).map { $0.document(includeTypes: cursor.options.includeTypes) }
+        cursor.buffer.removeFirst(fromChanges)
         return documents
     }
 
-    /// Buffers an entry: squashed into an earlier change of the same row when `squash` is set,
-    /// dropped (and counted) when the buffer is full.
+    /// Buffers an entry: squashed into an earlier change of the same row when `squash` is set; when
+    /// the queue is full the earliest change is discarded (and counted) to make room.
     private static func append(_ entry: FeedEntry, to cursor: inout FeedCursor) {
         if cursor.options.squash, case .change(let key, _, let new) = entry,
             let index = cursor.buffer.lastIndex(where: { if case .change(let other, _, _) = $0 { other == key } else { false } }),
@@ -319,9 +323,10 @@ struct RethinkSimSession {
             }
             return
         }
-        guard cursor.buffer.count - cursor.initialCount < cursor.options.queueSize else {
+        // RethinkDB discards the earliest changes when the queue is full, and reports how many.
+        if cursor.buffer.count >= cursor.options.queueSize {
+            cursor.buffer.removeFirst()
             cursor.skipped += 1
-            return
         }
         cursor.buffer.append(entry)
     }
