@@ -124,7 +124,15 @@ struct RuntimeBench {
             }
             return began.duration(to: clock.now)
         }
-        let afterFDs = Proc.openFDs(pid: pid)
+        // The unregistering connections were just closed; the daemon closes its ends asynchronously,
+        // so wait (up to 5 s) for the count to settle before comparing it with the empty daemon's.
+        let settleStart = clock.now
+        var afterFDs = Proc.openFDs(pid: pid)
+        while afterFDs > emptyFDs && settleStart.duration(to: clock.now) < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(10))
+            afterFDs = Proc.openFDs(pid: pid)
+        }
+        let fdsSettled = settleStart.duration(to: clock.now)
         _ = try? await control.request(#"{"id":"x","op":"host.shutdown"}"#, id: "x")
         await control.close()
         let shutdownStart = clock.now
@@ -156,6 +164,7 @@ struct RuntimeBench {
             ],
             "unregister_latency_ms": Bench.percentiles(unregisterLatencies),
             "daemon_fds_after_unregister": .int(Int64(afterFDs)),
+            "daemon_fds_settle_ms": .double(Bench.ms(fdsSettled)),
             "daemon_exit_status": daemon.isRunning ? .null : .int(Int64(daemon.terminationStatus)),
         ]
     }
