@@ -125,6 +125,29 @@ def main():
     # The connection still works after closing the feed (STOP answered, no stray responses).
     check("after_feed_close", r.table("heroes").count().run(conn) == 4)
 
+    # A slow reader: the server keeps the newest changes in a bounded queue (changefeed_queue_size)
+    # and tells the reader, inside the feed, how many it skipped.
+    r.table_create("burst").run(conn)
+    slow = r.table("burst").changes(changefeed_queue_size=3).run(conn)
+    other = connect()
+    other.use("referee")
+    for n in range(10):
+        r.table("burst").insert({"id": n}).run(other)
+    other.close()
+    seen = []
+    while not seen or (seen[-1].get("new_val") or {}).get("id") != 9:
+        seen.append(slow.next(wait=10))
+    slow.close()
+    notices = [doc["error"] for doc in seen if "error" in doc]
+    rows = [doc["new_val"]["id"] for doc in seen if "new_val" in doc]
+    prefix = "Changefeed cache over array size limit, skipped "
+    skipped = int(notices[0][len(prefix):].split(" ")[0]) if notices and notices[0].startswith(prefix) else -1
+    check("feed_queue_overflow_notice", len(notices) == 1 and rows[-3:] == [7, 8, 9] and len(rows) + skipped == 10, seen)
+
+    # max_batch_rows: the rows arrive in smaller batches, all of them.
+    paged = [doc["id"] for doc in r.table("bulk").run(conn, max_batch_rows=100)]
+    check("max_batch_rows_paging", sorted(paged) == list(range(2345)), len(paged))
+
     initial = r.table("heroes").changes(include_initial=True, include_states=True).run(conn)
     first = [initial.next(wait=10) for _ in range(6)]
     initial.close()
