@@ -181,6 +181,30 @@ final class OutputLines: Sendable {
 }
 
 extension Bench {
+    /// A benchmark's `main`: prints the JSON object `body` returns; on error prints
+    /// "<name>: <error>" to stderr and exits with status 1.
+    public static func runMain(_ name: String, _ body: @Sendable () async throws -> JSONValue?) async {
+        do {
+            if let result = try await body() { print(result.jsonString) }
+        } catch {
+            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    /// Polls `condition` every `interval` until it holds (a benchmark may poll; tests must not).
+    /// - Throws: `timeout` when it still does not hold after `timeout`.
+    public static func waitFor(
+        _ what: String, timeout: Duration = .seconds(600), interval: Duration = .milliseconds(10), _ condition: () async throws -> Bool
+    ) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while try await !condition() {
+            guard clock.now < deadline else { throw HostError(.timeout, "benchmark timed out waiting for \(what)") }
+            try await Task.sleep(for: interval)
+        }
+    }
+
     /// Connects to a daemon's control socket, retrying until `deadline`.
     public static func connectWhenReady(socket: String, deadline: Duration) async throws -> ControlClient {
         let clock = ContinuousClock()

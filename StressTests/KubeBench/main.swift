@@ -58,14 +58,7 @@ enum KubeBench {
     }
 
     static func main() async {
-        do {
-            let options = try Options(Array(CommandLine.arguments.dropFirst()))
-            let result = try await run(options)
-            print(result.jsonString)
-        } catch {
-            FileHandle.standardError.write(Data("hostapp-kube-bench: \(error)\n".utf8))
-            exit(1)
-        }
+        await Bench.runMain("hostapp-kube-bench") { try await run(try Options(Array(CommandLine.arguments.dropFirst()))) }
     }
 
     static func run(_ options: Options) async throws -> JSONValue {
@@ -137,16 +130,6 @@ enum KubeBench {
         }
     }
 
-    /// Polls `condition` every 10 ms (a benchmark may poll; tests must not).
-    static func waitFor(_ what: String, timeout: Duration = .seconds(600), _ condition: () async throws -> Bool) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while try await !condition() {
-            guard clock.now < deadline else { throw HostError(.timeout, "benchmark timed out waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
     static func milliseconds(_ duration: Duration) -> Double { (duration.seconds * 1000 * 100).rounded() / 100 }
 
     /// Returns freed heap to the system (glibc `malloc_trim`, looked up at run time) so RSS
@@ -184,7 +167,7 @@ enum KubeBench {
                 try await group.waitForAll()
             }
             let generated = clock.now - started
-            try await waitFor("every event applied") {
+            try await Bench.waitFor("every event applied") {
                 for (index, cluster) in clusters.enumerated() {
                     // Bookmarks count as applied events too; only MODIFIED events are generated here.
                     if await cluster.informer.status().eventsApplied - baselines[index] < rounds * podsPerCluster { return false }
@@ -228,7 +211,7 @@ enum KubeBench {
                 group.addTask { await cluster.informer.run() }
                 try await cluster.informer.waitUntilSynced(timeout: .seconds(300))
                 let listed = clock.now - started
-                try await waitFor("the watch is open") { await cluster.sim.openWatchCount == 1 }
+                try await Bench.waitFor("the watch is open") { await cluster.sim.openWatchCount == 1 }
                 trimHeap()
                 let after = Proc.residentKiB()
 
@@ -237,10 +220,10 @@ enum KubeBench {
                 await cluster.sim.cutWatchStreams()
                 try await cluster.sim.bulkTouchPods(names: (0..<min(100, pods)).map { "pod-\($0)" }, stamp: "relist")
                 await cluster.sim.compactHistory()
-                try await waitFor("the re-watch is stalled") { await cluster.sim.stalledRequestCount >= 1 }
+                try await Bench.waitFor("the re-watch is stalled") { await cluster.sim.stalledRequestCount >= 1 }
                 let relistStarted = clock.now
                 await cluster.sim.releaseReplies()
-                try await waitFor("the relist") { await cluster.informer.status().relists >= 1 }
+                try await Bench.waitFor("the relist") { await cluster.informer.status().relists >= 1 }
                 let relisted = clock.now - relistStarted
                 let status = await cluster.informer.status()
                 group.cancelAll()
@@ -296,7 +279,7 @@ enum KubeBench {
                 for index in 0..<16 {
                     group.addTask { _ = try? await a.client.get(.pods, name: "hung-\(index)") }
                 }
-                try await waitFor("A's requests hang") { await a.sim.stalledRequestCount >= 17 }
+                try await Bench.waitFor("A's requests hang") { await a.sim.stalledRequestCount >= 17 }
                 let measured = try await measure("stalled")
                 let hanging = await a.sim.stalledRequestCount
                 await a.sim.releaseReplies()

@@ -100,17 +100,13 @@ struct RethinkBench {
     }
 
     static func main() async {
-        do {
+        await Bench.runMain("hostapp-rethink-bench") {
             let arguments = Array(CommandLine.arguments.dropFirst())
             if arguments.first == "--flood-worker" {
                 try await FloodWorker(Array(arguments.dropFirst())).run()
-                return
+                return nil
             }
-            let options = try Options(arguments)
-            print(try await run(options).jsonString)
-        } catch {
-            FileHandle.standardError.write(Data("hostapp-rethink-bench: \(error)\n".utf8))
-            exit(1)
+            return try await run(try Options(arguments))
         }
     }
 
@@ -259,11 +255,9 @@ struct RethinkBench {
 
     /// Waits until the cluster's connector reports `count` open feeds.
     static func waitForFeeds(_ client: ControlClient, cluster: String, _ count: Int) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(30))
-        while try await call(client, ["op": "rethink.status", "cluster": .string(cluster)], id: "st-\(cluster)")["feeds_active"]?.intValue ?? 0 < count {
-            guard clock.now < deadline else { throw BenchError("feeds of \(cluster) did not open") }
-            try await Task.sleep(for: .milliseconds(5))
+        try await Bench.waitFor("the feeds of \(cluster) to open", timeout: .seconds(30), interval: .milliseconds(5)) {
+            let status = try await call(client, ["op": "rethink.status", "cluster": .string(cluster)], id: "st-\(cluster)")
+            return status["feeds_active"]?.intValue ?? 0 >= count
         }
     }
 

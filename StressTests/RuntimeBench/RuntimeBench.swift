@@ -34,14 +34,7 @@ struct RuntimeBench {
     }
 
     static func main() async {
-        do {
-            let options = try Options(Array(CommandLine.arguments.dropFirst()))
-            let result = try await run(options)
-            print(result.jsonString)
-        } catch {
-            FileHandle.standardError.write(Data("hostapp-bench: \(error)\n".utf8))
-            exit(1)
-        }
+        await Bench.runMain("hostapp-bench") { try await run(try Options(Array(CommandLine.arguments.dropFirst()))) }
     }
 
     static func run(_ options: Options) async throws -> JSONValue {
@@ -127,12 +120,9 @@ struct RuntimeBench {
         // The unregistering connections were just closed; the daemon closes its ends asynchronously,
         // so wait (up to 5 s) for the count to settle before comparing it with the empty daemon's.
         let settleStart = clock.now
-        var afterFDs = Proc.openFDs(pid: pid)
-        while afterFDs > emptyFDs && settleStart.duration(to: clock.now) < .seconds(5) {
-            try await Task.sleep(for: .milliseconds(10))
-            afterFDs = Proc.openFDs(pid: pid)
-        }
+        try? await Bench.waitFor("the daemon's FDs to settle", timeout: .seconds(5)) { Proc.openFDs(pid: pid) <= emptyFDs }
         let fdsSettled = settleStart.duration(to: clock.now)
+        let afterFDs = Proc.openFDs(pid: pid)
         _ = try? await control.request(#"{"id":"x","op":"host.shutdown"}"#, id: "x")
         await control.close()
         let shutdownStart = clock.now

@@ -31,22 +31,7 @@ final class RethinkRawClient: @unchecked Sendable {
     /// Connects to 127.0.0.1:`port` with 10 s send/receive timeouts.
     static func connect(port: Int) async throws -> RethinkRawClient {
         try await runBlocking {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else {
-                Glibc.close(fd)
-                throw TestFailure("connect() to 127.0.0.1:\(port) failed: errno \(errno)")
-            }
+            let fd = try connectLoopback(port: port)
             return RethinkRawClient(fd: fd)
         }
     }

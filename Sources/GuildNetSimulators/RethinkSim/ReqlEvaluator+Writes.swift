@@ -23,6 +23,16 @@ struct WriteTally {
         if firstError == nil { firstError = message }
     }
 
+    /// RethinkDB's error for a written value that is not an object.
+    mutating func failNotAnObject(_ value: JSONValue) {
+        fail("Inserted value must be an OBJECT (got \(ReqlDatum.typeName(value))):\n\(ReqlDatum.pretty(value))")
+    }
+
+    /// RethinkDB's error for a write that would change a row's primary key.
+    mutating func failPrimaryKeyChanged(_ primaryKey: String, old: JSONValue, new: JSONValue) {
+        fail("Primary key `\(primaryKey)` cannot be changed (`\(ReqlDatum.pretty(old))` -> `\(ReqlDatum.pretty(new))`).")
+    }
+
     mutating func record(old: JSONValue?, new: JSONValue?, changed: Bool) {
         guard returnChanges == .always || (returnChanges == .yes && changed) else { return }
         changes.append(["old_val": old ?? .null, "new_val": new ?? .null])
@@ -62,9 +72,7 @@ extension RethinkData {
                     tally.skipped += 1
                     continue
                 }
-                write(table, key: target.key, old: doc, new: nil)
-                tally.deleted += 1
-                tally.record(old: doc, new: nil, changed: true)
+                apply(table, key: target.key, old: doc, new: nil, &tally)
             }
         case .update, .replace:
             let (table, targets) = try writeTargets(try evaluate(args[0], scope))
@@ -154,12 +162,10 @@ extension RethinkData {
                 break
             }
             guard let old = self.table(table)?[key] else {
-                write(table, key: key, old: nil, new: doc)
-                tally.inserted += 1
-                tally.record(old: nil, new: doc, changed: true)
+                apply(table, key: key, old: nil, new: doc, &tally)
                 continue
             }
-            var new: JSONValue
+            let new: JSONValue
             switch conflict {
             case .error:
                 tally.fail("Duplicate primary key `\(primaryKey)`:\n\(ReqlDatum.pretty(old))\n\(ReqlDatum.pretty(doc))")
@@ -177,28 +183,18 @@ extension RethinkData {
                 }
             }
             if new == .null {
-                write(table, key: key, old: old, new: nil)
-                tally.deleted += 1
-                tally.record(old: old, new: nil, changed: true)
+                apply(table, key: key, old: old, new: nil, &tally)
                 continue
             }
             guard new.objectValue != nil else {
-                tally.fail("Inserted value must be an OBJECT (got \(ReqlDatum.typeName(new))):\n\(ReqlDatum.pretty(new))")
+                tally.failNotAnObject(new)
                 continue
             }
             guard let newKey = new[primaryKey], ReqlDatum.equal(newKey, key) else {
-                tally.fail("Primary key `\(primaryKey)` cannot be changed (`\(ReqlDatum.pretty(old))` -> `\(ReqlDatum.pretty(new))`).")
+                tally.failPrimaryKeyChanged(primaryKey, old: old, new: new)
                 continue
             }
-            new = ReqlDatum.normalize(new)
-            if ReqlDatum.equal(new, old) {
-                tally.unchanged += 1
-                tally.record(old: old, new: old, changed: false)
-            } else {
-                write(table, key: key, old: old, new: new)
-                tally.replaced += 1
-                tally.record(old: old, new: new, changed: true)
-            }
+            apply(table, key: key, old: old, new: ReqlDatum.normalize(new), &tally)
         }
     }
 
@@ -213,22 +209,15 @@ extension RethinkData {
             return
         }
         guard patch.objectValue != nil else {
-            tally.fail("Inserted value must be an OBJECT (got \(ReqlDatum.typeName(patch))):\n\(ReqlDatum.pretty(patch))")
+            tally.failNotAnObject(patch)
             return
         }
         let new = ReqlDatum.merge(old, patch)
         guard let newKey = new[table.primaryKey], ReqlDatum.equal(newKey, target.key) else {
-            tally.fail("Primary key `\(table.primaryKey)` cannot be changed (`\(ReqlDatum.pretty(old))` -> `\(ReqlDatum.pretty(new))`).")
+            tally.failPrimaryKeyChanged(table.primaryKey, old: old, new: new)
             return
         }
-        if ReqlDatum.equal(new, old) {
-            tally.unchanged += 1
-            tally.record(old: old, new: old, changed: false)
-        } else {
-            write(table, key: target.key, old: old, new: new)
-            tally.replaced += 1
-            tally.record(old: old, new: new, changed: true)
-        }
+        apply(table, key: target.key, old: old, new: new, &tally)
     }
 
     private mutating func replace(_ table: ReqlTableRef, _ target: (key: JSONValue, doc: JSONValue?), _ new: JSONValue, _ tally: inout WriteTally) {
@@ -238,13 +227,11 @@ extension RethinkData {
                 tally.skipped += 1
                 return
             }
-            write(table, key: target.key, old: old, new: nil)
-            tally.deleted += 1
-            tally.record(old: old, new: nil, changed: true)
+            apply(table, key: target.key, old: old, new: nil, &tally)
             return
         }
         guard new.objectValue != nil else {
-            tally.fail("Inserted value must be an OBJECT (got \(ReqlDatum.typeName(new))):\n\(ReqlDatum.pretty(new))")
+            tally.failNotAnObject(new)
             return
         }
         guard let newKey = new[primaryKey] else {
@@ -252,23 +239,33 @@ extension RethinkData {
             return
         }
         guard ReqlDatum.equal(newKey, target.key) else {
-            let old = target.doc ?? .null
-            tally.fail("Primary key `\(primaryKey)` cannot be changed (`\(ReqlDatum.pretty(old))` -> `\(ReqlDatum.pretty(new))`).")
+            tally.failPrimaryKeyChanged(primaryKey, old: target.doc ?? .null, new: new)
             return
         }
-        guard let old = target.doc else {
-            write(table, key: target.key, old: nil, new: new)
+        apply(table, key: target.key, old: target.doc, new: new, &tally)
+    }
+
+    /// Writes one row change and counts it: an insert (`old` nil), a delete (`new` nil), or a
+    /// replacement, counted as unchanged (and not written) when the row stays equal.
+    private mutating func apply(_ table: ReqlTableRef, key: JSONValue, old: JSONValue?, new: JSONValue?, _ tally: inout WriteTally) {
+        switch (old, new) {
+        case (nil, let new?):
+            write(table, key: key, old: nil, new: new)
             tally.inserted += 1
             tally.record(old: nil, new: new, changed: true)
-            return
-        }
-        if ReqlDatum.equal(new, old) {
+        case (let old?, nil):
+            write(table, key: key, old: old, new: nil)
+            tally.deleted += 1
+            tally.record(old: old, new: nil, changed: true)
+        case (let old?, let new?) where ReqlDatum.equal(new, old):
             tally.unchanged += 1
             tally.record(old: old, new: old, changed: false)
-        } else {
-            write(table, key: target.key, old: old, new: new)
+        case (let old?, let new?):
+            write(table, key: key, old: old, new: new)
             tally.replaced += 1
             tally.record(old: old, new: new, changed: true)
+        case (nil, nil):
+            break
         }
     }
 }
