@@ -117,6 +117,16 @@ public actor ClusterSettings: ClusterChild {
         effective(key)?.value
     }
 
+    /// The effective values of `keys`, read at once (keys no layer has are left out); unredacted,
+    /// internal use like ``value(_:)``.
+    public func effectiveValues(_ keys: [String]) -> [String: JSONValue] {
+        var result: [String: JSONValue] = [:]
+        for key in keys {
+            if let value = value(key) { result[key] = value }
+        }
+        return result
+    }
+
     /// The cluster layer as stored in `settings.json`.
     public func clusterLayer() -> [String: JSONValue] {
         values

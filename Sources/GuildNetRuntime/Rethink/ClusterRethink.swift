@@ -150,25 +150,29 @@ public actor ClusterRethink: ClusterChild {
     static let feedsGauge = "hostapp_cluster_rethink_changefeeds_active"
     static let feedsHelp = "Changefeeds open on the cluster's RethinkDB connector."
 
+    /// The settings a connector is built from, read in one call on every `rethink.*` op.
     private func currentSettings() async -> ConnectorSettings {
-        func string(_ key: String, _ fallback: String) async -> String {
-            if case .string(let value)? = await settings.value(key) { return value }
-            return fallback
-        }
-        func int(_ key: String, _ fallback: Int) async -> Int {
-            if case .int(let value)? = await settings.value(key) { return Int(value) }
-            return fallback
-        }
+        let values = await settings.effectiveValues(Self.connectorKeys)
+        // Every key but the password has a schema default, and every layer is validated against the
+        // schema, so the fallbacks below are never taken for them; the password defaults to empty.
+        func string(_ key: String) -> String { values[key]?.stringValue ?? "" }
+        func int(_ key: String) -> Int { Int(values[key]?.intValue ?? 0) }
         return ConnectorSettings(
-            user: await string("rethinkdb.user", "admin"),
-            password: await string("rethinkdb.password", ""),
-            poolSize: await int("rethinkdb.pool_size", 4),
-            maxFeeds: await int("rethinkdb.max_feeds", 32),
-            connectTimeoutSeconds: await int("rethinkdb.connect_timeout_seconds", 5),
-            feedEventsPerSecond: await int("rethinkdb.feed_events_per_second", 10_000),
-            feedBurst: await int("rethinkdb.feed_burst", 1_000),
-            feedBatchRows: await int("rethinkdb.feed_batch_rows", 32))
+            user: string("rethinkdb.user"),
+            password: string("rethinkdb.password"),
+            poolSize: int("rethinkdb.pool_size"),
+            maxFeeds: int("rethinkdb.max_feeds"),
+            connectTimeoutSeconds: int("rethinkdb.connect_timeout_seconds"),
+            feedEventsPerSecond: int("rethinkdb.feed_events_per_second"),
+            feedBurst: int("rethinkdb.feed_burst"),
+            feedBatchRows: int("rethinkdb.feed_batch_rows"))
     }
+
+    static let connectorKeys = [
+        "rethinkdb.user", "rethinkdb.password", "rethinkdb.pool_size", "rethinkdb.max_feeds",
+        "rethinkdb.connect_timeout_seconds", "rethinkdb.feed_events_per_second", "rethinkdb.feed_burst",
+        "rethinkdb.feed_batch_rows",
+    ]
 
     private func addressSource() async -> String {
         if await settings.value("rethinkdb.address") != nil { return "setting" }
