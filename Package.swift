@@ -45,16 +45,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The state directory's layout and files: paths, the lock, the identity record, the atomic
+        // file writer and the settings.json codec. Shared by the daemon, ctl and the migration tools.
+        .target(
+            name: "GuildNetStateDirectory",
+            dependencies: ["GuildNetCore"],
+            swiftSettings: swiftSettings
+        ),
+        // Where a cluster's data lives: the ClusterStorage seam and its per-cluster implementation
+        // (the legacy implementation is in GuildNetLegacy); chosen once by the daemon.
+        .target(
+            name: "GuildNetStorage",
+            dependencies: [
+                "GuildNetCore", "GuildNetStateDirectory", "GuildNetStore", "GuildNetSettings",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Per-cluster SQLite store (GRDB) and the host-wide open-handle budget (LRU + idle TTL).
         .target(
             name: "GuildNetStore",
-            dependencies: ["GuildNetCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["GuildNetCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The legacy host-wide layout of the Go GuildNet app and its mapping to clusters.
         .target(
             name: "GuildNetLegacy",
-            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "GuildNetCore", "GuildNetStateDirectory", "GuildNetStore", "GuildNetSettings", "GuildNetStorage",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Kubernetes per cluster: kubeconfig loading and resolution, the API client, informers.
@@ -87,7 +107,7 @@ let package = Package(
         // Layered settings: CLI/env > cluster settings.json > host config > defaults.
         .target(
             name: "GuildNetSettings",
-            dependencies: ["GuildNetCore"],
+            dependencies: ["GuildNetCore", "GuildNetStateDirectory", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // Per-cluster metric series (label cluster_id) and the loopback /metrics listener.
@@ -106,8 +126,8 @@ let package = Package(
         .target(
             name: "GuildNetRuntime",
             dependencies: [
-                "GuildNetCore", "GuildNetStore", "GuildNetSettings", "GuildNetMetrics", "GuildNetLegacy", "GuildNetKube",
-                "GuildNetRethink",
+                "GuildNetCore", "GuildNetStateDirectory", "GuildNetStore", "GuildNetStorage", "GuildNetSettings",
+                "GuildNetMetrics", "GuildNetKube", "GuildNetRethink", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,8 +135,8 @@ let package = Package(
         .target(
             name: "GuildNetControl",
             dependencies: [
-                "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetKube", "GuildNetRethink",
-                .product(name: "NIOCore", package: "swift-nio"),
+                "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetStore", "GuildNetKube", "GuildNetRethink",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -126,6 +146,7 @@ let package = Package(
             name: "GuildNetDaemon",
             dependencies: [
                 "GuildNetCore", "GuildNetRuntime", "GuildNetControl", "GuildNetMetrics", "GuildNetSettings", "GuildNetLegacy",
+                "GuildNetStateDirectory", "GuildNetStorage", "GuildNetStore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -134,8 +155,9 @@ let package = Package(
         .executableTarget(
             name: "hostapp",
             dependencies: [
-                "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMigration", "GuildNetSimulators",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMetrics", "GuildNetMigration", "GuildNetSimulators",
+                "GuildNetStateDirectory", "GuildNetRuntime", "GuildNetStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -143,7 +165,7 @@ let package = Package(
         .target(
             name: "GuildNetMigration",
             dependencies: [
-                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetRuntime",
+                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetStateDirectory",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -211,45 +233,59 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GuildNetCoreTests", dependencies: ["GuildNetCore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "GuildNetStoreTests", dependencies: ["GuildNetStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetCoreTests",
+            dependencies: ["GuildNetCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GuildNetStoreTests",
+            dependencies: ["GuildNetStore", "GuildNetCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GuildNetKubeTests",
-            dependencies: ["GuildNetKube", "GuildNetSimulators", "TestSupport"],
+            dependencies: ["GuildNetKube", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GuildNetRethinkTests",
-            dependencies: ["GuildNetRethink", "GuildNetSimulators", "TestSupport"],
+            dependencies: ["GuildNetRethink", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GuildNetLegacyTests",
-            dependencies: ["GuildNetLegacy", "GuildNetRuntime", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["GuildNetLegacy", "GuildNetCore", "GuildNetRuntime", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GuildNetSettingsTests", dependencies: ["GuildNetSettings", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetSettingsTests",
+            dependencies: ["GuildNetSettings", "GuildNetCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GuildNetMetricsTests",
-            dependencies: [
-                "GuildNetMetrics", "TestSupport",
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["GuildNetMetrics", "GuildNetCore", "TestSupport", .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GuildNetRuntimeTests", dependencies: ["GuildNetRuntime", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GuildNetStateDirectoryTests",
+            dependencies: ["GuildNetStateDirectory", "GuildNetCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GuildNetRuntimeTests",
+            dependencies: ["GuildNetRuntime", "GuildNetCore", "GuildNetStorage", "GuildNetStore", "GuildNetSettings", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GuildNetControlTests",
-            dependencies: ["GuildNetControl", "GuildNetDaemon", "GuildNetSimulators", "TestSupport"],
+            dependencies: ["GuildNetControl", "GuildNetCore", "GuildNetRuntime", "GuildNetDaemon", "GuildNetSimulators", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GuildNetMigrationTests",
-            dependencies: [
-                "GuildNetMigration", "TestSupport", "hostapp", "GuildNetRuntime", "GuildNetCore", "GuildNetLegacy",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
+            dependencies: ["GuildNetMigration", "TestSupport", "hostapp", "GuildNetRuntime", "GuildNetCore", "GuildNetLegacy", "GuildNetStateDirectory", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -259,7 +295,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HostappEndToEndTests",
-            dependencies: ["hostapp", "GuildNetControl", "GuildNetSimulators", "TestSupport"],
+            dependencies: ["hostapp", "GuildNetControl", "GuildNetCore", "GuildNetSimulators", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -8,8 +8,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-test-tools.sh
 export PROMTOOL="$PWD/.tools/bin/promtool"
 
-echo "== build (debug, with tests)"
-swift build --build-tests 2>&1 | tee .build-log.txt
+echo "== format (swift format lint --strict, configuration .swift-format)"
+swift format lint --strict --parallel --recursive --configuration .swift-format Sources Tests StressTests
+
+echo "== build (debug, with tests; every imported module must be a declared dependency)"
+swift build --build-tests --explicit-target-dependency-import-check error 2>&1 | tee .build-log.txt
 # Our sources must compile without a single warning (dependencies' warnings are not ours).
 if grep -E "^$PWD/(Sources|Tests|StressTests)/.*: warning:" .build-log.txt; then
     echo "error: the build printed warnings in project sources" >&2

@@ -11,11 +11,7 @@ public enum ControlReply {
         JSONValue.object([
             "id": id,
             "ok": false,
-            "error": [
-                "code": .string(error.code.rawValue),
-                "message": .string(error.message),
-                "transient": .bool(error.transient),
-            ],
+            "error": error.json,
         ]).serialized
     }
 }

@@ -1,9 +1,24 @@
-/// A stable, snake_case error code. Codes are part of the control protocol: never rename one.
+/// A stable, snake_case error code and its default classification. Codes are part of the control
+/// protocol: never rename one. Each module declares its own codes next to its errors (`k8s_*` in
+/// GuildNetKube, `rethink_*` in GuildNetRethink, migration codes in GuildNetMigration); the codes
+/// every module shares are below.
 public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let rawValue: String
-    public init(rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
+    /// Whether an error with this code is transient unless it says otherwise (see ``HostError/transient``).
+    public let transientByDefault: Bool
+
+    public init(rawValue: String) { self.init(rawValue, transient: false) }
+    public init(stringLiteral value: String) { self.init(value, transient: false) }
+
+    /// A code and its default classification.
+    public init(_ rawValue: String, transient: Bool) {
+        self.rawValue = rawValue
+        self.transientByDefault = transient
+    }
+
     public var description: String { rawValue }
+    public static func == (lhs: ErrorCode, rhs: ErrorCode) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 }
 
 extension ErrorCode {
@@ -18,14 +33,14 @@ extension ErrorCode {
     public static let invalidClusterName: ErrorCode = "invalid_cluster_name"
     public static let clusterNotFound: ErrorCode = "cluster_not_found"
     public static let clusterIDCollision: ErrorCode = "cluster_id_collision"
-    public static let clusterStopping: ErrorCode = "cluster_stopping"
-    public static let clusterNotReady: ErrorCode = "cluster_not_ready"
-    public static let teardownTimeout: ErrorCode = "teardown_timeout"
+    public static let clusterStopping = ErrorCode("cluster_stopping", transient: true)
+    public static let clusterNotReady = ErrorCode("cluster_not_ready", transient: true)
+    public static let teardownTimeout = ErrorCode("teardown_timeout", transient: true)
     public static let hostShuttingDown: ErrorCode = "host_shutting_down"
-    public static let childFailed: ErrorCode = "child_failed"
+    public static let childFailed = ErrorCode("child_failed", transient: true)
     // Store
-    public static let dbUnavailable: ErrorCode = "db_unavailable"
-    public static let dbLocked: ErrorCode = "db_locked"
+    public static let dbUnavailable = ErrorCode("db_unavailable", transient: true)
+    public static let dbLocked = ErrorCode("db_locked", transient: true)
     public static let dbCorrupt: ErrorCode = "db_corrupt"
     public static let dbError: ErrorCode = "db_error"
     public static let keyNotFound: ErrorCode = "key_not_found"
@@ -35,37 +50,12 @@ extension ErrorCode {
     public static let settingsIO: ErrorCode = "settings_io"
     public static let configInvalid: ErrorCode = "config_invalid"
     public static let kubeconfigInvalid: ErrorCode = "kubeconfig_invalid"
-    public static let credentialPluginFailed: ErrorCode = "credential_plugin_failed"
-    // Kubernetes API (one code per Status reason class; see GuildNetKube/Client/KubeAPIError.swift)
-    public static let k8sNotFound: ErrorCode = "k8s_not_found"
-    public static let k8sUnauthorized: ErrorCode = "k8s_unauthorized"
-    public static let k8sForbidden: ErrorCode = "k8s_forbidden"
-    public static let k8sConflict: ErrorCode = "k8s_conflict"
-    public static let k8sAlreadyExists: ErrorCode = "k8s_already_exists"
-    public static let k8sInvalid: ErrorCode = "k8s_invalid"
-    public static let k8sExpired: ErrorCode = "k8s_expired"
-    public static let k8sTooManyRequests: ErrorCode = "k8s_too_many_requests"
-    public static let k8sServerTimeout: ErrorCode = "k8s_server_timeout"
-    public static let k8sServerError: ErrorCode = "k8s_server_error"
-    public static let k8sTransport: ErrorCode = "k8s_transport"
-    public static let k8sBadResponse: ErrorCode = "k8s_bad_response"
-    public static let k8sUnavailable: ErrorCode = "k8s_unavailable"
     public static let subscriptionNotFound: ErrorCode = "subscription_not_found"
     public static let subscriptionLimit: ErrorCode = "subscription_limit"
-    // RethinkDB (see GuildNetRethink/RethinkError.swift)
-    public static let rethinkUnreachable: ErrorCode = "rethink_unreachable"
-    public static let rethinkAuthFailed: ErrorCode = "rethink_auth_failed"
-    public static let rethinkSchemaMissing: ErrorCode = "rethink_schema_missing"
-    public static let rethinkQueryError: ErrorCode = "rethink_query_error"
-    public static let rethinkConnectionLost: ErrorCode = "rethink_connection_lost"
-    public static let rethinkProtocolError: ErrorCode = "rethink_protocol_error"
-    public static let rethinkNotConfigured: ErrorCode = "rethink_not_configured"
-    public static let rethinkFeedLimit: ErrorCode = "rethink_feed_limit"
-    public static let rethinkFeedSkipped: ErrorCode = "rethink_feed_skipped"
     // Host
     public static let stateDirLocked: ErrorCode = "state_dir_locked"
-    public static let io: ErrorCode = "io_error"
-    public static let timeout: ErrorCode = "timeout"
+    public static let io = ErrorCode("io_error", transient: true)
+    public static let timeout = ErrorCode("timeout", transient: true)
     public static let internalError: ErrorCode = "internal"
 }
 
@@ -85,18 +75,15 @@ public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The default classification of a code; individual errors may override it.
     public static func defaultTransience(of code: ErrorCode) -> Bool {
-        switch code {
-        case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed,
-            .credentialPluginFailed, .k8sConflict, .k8sExpired, .k8sTooManyRequests, .k8sServerTimeout, .k8sServerError,
-            .k8sTransport, .k8sUnavailable, .rethinkUnreachable, .rethinkConnectionLost, .rethinkFeedLimit,
-            .rethinkFeedSkipped:
-            return true
-        default:
-            return false
-        }
+        code.transientByDefault
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The one JSON form of an error, in replies, events and status: `{"code","message","transient"}`.
+    public var json: JSONValue {
+        .object(["code": .string(code.rawValue), "message": .string(message), "transient": .bool(transient)])
+    }
 }
 
 extension HostError {

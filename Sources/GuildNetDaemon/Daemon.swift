@@ -4,6 +4,9 @@ import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetRuntime
 import GuildNetSettings
+import GuildNetStateDirectory
+import GuildNetStorage
+import GuildNetStore
 import Logging
 import ServiceLifecycle
 
@@ -26,16 +29,17 @@ public enum Daemon {
         )
         var configuration = HostConfiguration(stateDirectory: options.stateDirectory, logger: logger)
         configuration.settings = sources
-        var legacyDatabase: LegacyDatabase?
-        if options.storageLayout == .legacyGlobal {
+        // The one place the storage layout is decided.
+        switch options.storageLayout {
+        case .perCluster:
+            configuration.storage = PerClusterStorage(stateDirectory: options.stateDirectory)
+        case .legacyGlobal:
             let database = try LegacyDatabase(stateDirectory: options.stateDirectory)
-            legacyDatabase = database
-            configuration.storageLayout = .legacyGlobal(database)
+            configuration.storage = LegacyGlobalStorage(database: database)
             logger.notice("serving every cluster from the legacy host-wide DB", metadata: ["event": "legacy_layout", "path": .string(database.path)])
         }
-        defer { legacyDatabase?.close() }
-        configuration.databaseBudget.maxOpenDatabases = options.maxOpenDatabases
-        configuration.databaseBudget.idleTTL = options.databaseIdleTTL
+        defer { configuration.storage.close() }
+        configuration.databaseBudget = options.databaseBudget
         configuration.shutdownDeadline = options.shutdownDeadline
         let host = HostActor(configuration: configuration)
 

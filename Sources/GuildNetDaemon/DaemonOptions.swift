@@ -1,6 +1,8 @@
 import GuildNetControl
 import GuildNetCore
 import GuildNetMetrics
+import GuildNetRuntime
+import GuildNetStore
 import Logging
 
 /// Everything `hostapp serve` was asked to do, after flag parsing.
@@ -22,19 +24,15 @@ public struct DaemonOptions: Sendable {
     public var storageLayout: StorageLayoutName = .perCluster
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
-    public var maxOpenDatabases = 128
-    public var databaseIdleTTL: Duration = .seconds(120)
-    public var shutdownDeadline: Duration = .seconds(20)
+    /// Host-wide cap and idle TTL of open cluster DB handles.
+    public var databaseBudget = DatabaseBudgetConfiguration()
+    public var shutdownDeadline = HostConfiguration.defaultShutdownDeadline
     public var transport = ControlTransportConfiguration()
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory
     }
 
-    /// The default socket path: `<state-dir>/hostapp.sock`.
-    public static func defaultSocketPath(stateDirectory: String) -> String {
-        stateDirectory + "/hostapp.sock"
-    }
 }
 
 /// The `--storage-layout` values.

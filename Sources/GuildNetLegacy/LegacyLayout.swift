@@ -1,4 +1,5 @@
 import GuildNetCore
+import GuildNetStateDirectory
 
 /// The legacy host-wide layout of the Go GuildNet host app: one SQLite file
 /// `<state-dir>/guildnet.sqlite` with one table
@@ -6,10 +7,10 @@ import GuildNetCore
 /// See docs/migration-rollback.md for the collections and how they map to clusters.
 public enum LegacyLayout {
     /// The legacy DB file name inside the state directory.
-    public static let fileName = "guildnet.sqlite"
+    public static let fileName = StateDirectory.legacyDatabaseName
 
     public static func databasePath(stateDirectory: String) -> String {
-        stateDirectory + "/" + fileName
+        StateDirectory(stateDirectory).legacyDatabase
     }
 
     /// The legacy table, exactly as the Go app creates it.

@@ -1,5 +1,6 @@
 import Foundation
 import GuildNetCore
+import GuildNetStateDirectory
 
 /// The append-only audit log of migrations and rollbacks: `<state-dir>/audit/migrations.log`, one
 /// JSON object per line (directory 0700, file 0600, opened with `O_APPEND`). Entries name files,
@@ -8,7 +9,7 @@ public struct AuditLog: Sendable {
     public let path: String
 
     public init(stateDirectory: String) {
-        path = stateDirectory + "/audit/migrations.log"
+        path = StateDirectory(stateDirectory).migrationAuditLog
     }
 
     /// Appends one entry (one `write(2)` of one line).

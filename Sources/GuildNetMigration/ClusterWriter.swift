@@ -4,7 +4,7 @@ import GRDB
 import GuildNetStore
 import GuildNetCore
 import GuildNetLegacy
-import GuildNetRuntime
+import GuildNetStateDirectory
 
 /// Writes one cluster's data. Crash safety rests on one rule: the runtime only ever serves
 /// `local.db`, and `local.db` is only ever replaced by `rename(2)` of a complete, verified staging
@@ -74,7 +74,7 @@ final class ClusterWriter {
     func write(_ plan: ClusterPlan) throws -> ClusterResult {
         let paths = ClusterPaths(stateDirectory: stateDirectory, cluster: plan.id)
         try MigrationFiles.makeDirectory(paths.directory, mode: 0o700)
-        try checkIdentity(paths: paths, cluster: plan.id)
+        try ClusterIdentity.check(paths, belongsTo: plan.id)
         var result = ClusterResult(
             name: plan.name, key: plan.id.key, storeRows: 0, checksum: "", settingsKeys: 0, kubeconfig: false,
             credentials: plan.credentials, files: [])
@@ -235,50 +235,29 @@ final class ClusterWriter {
         try db.execute(sql: upsert, arguments: ["migration.legacy_keys", JSONValue.array(keys.sorted().map { .string($0) }).jsonString])
     }
 
-    private struct Identity: Codable {
-        var name: String
-        var key: String
-        var context: String?
-    }
-
-    /// Refuses a directory that belongs to another cluster name (as `ClusterFiles.prepare` does).
-    private func checkIdentity(paths: ClusterPaths, cluster: ClusterID) throws {
-        guard let data = FileManager.default.contents(atPath: paths.identity) else { return }
-        guard let identity = try? JSONDecoder().decode(Identity.self, from: data) else {
-            throw HostError(.io, "\(paths.identity) is not a valid identity record; move it aside to migrate this cluster")
-        }
-        guard identity.name == cluster.name else {
-            throw HostError(
-                .clusterIDCollision,
-                "directory \(paths.directory) belongs to cluster \(String(reflecting: identity.name)), not \(String(reflecting: cluster.name))")
-        }
-    }
-
-    /// Writes `cluster.json` when missing (an existing one was checked by ``checkIdentity``).
+    /// Writes `cluster.json` when missing (an existing one was checked before anything was written).
     private func writeIdentity(paths: ClusterPaths, cluster: ClusterID) throws -> (String, String)? {
-        guard !MigrationFiles.exists(paths.identity) else { return nil }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        guard let data = try? encoder.encode(Identity(name: cluster.name, key: cluster.key, context: nil)) else {
-            throw HostError(.internalError, "cannot encode identity record")
-        }
-        try MigrationFiles.writeAtomically([UInt8](data), to: paths.identity, mode: 0o600)
+        guard !AtomicFile.exists(paths.identity) else { return nil }
+        try ClusterIdentity(cluster).write(to: paths)
         return (paths.identity, try MigrationFiles.sha256(ofFile: paths.identity))
     }
 
-    /// Merges `values` into `settings.json` (`{"version":1,"settings":{...}}`, legacy values win),
-    /// atomically, mode 0600.
+    /// Merges `values` into `settings.json` (legacy values win), atomically, mode 0600.
     private func mergeSettings(_ values: [String: JSONValue], into path: String) throws -> (String, String) {
         var current: [String: JSONValue] = [:]
-        if let bytes = MigrationFiles.readAll(path) {
-            guard case .object(let top)? = try? JSONParser.parse(bytes) else {
-                throw HostError(.settingsCorrupt, "\(path) is not valid JSON; fix or move it aside before migrating")
-            }
-            if case .object(let stored)? = top["settings"] { current = stored }
+        do {
+            if let bytes = try AtomicFile.read(path) { current = try SettingsDocument.decode(bytes) }
+        } catch let problem as SettingsDocument.Problem {
+            throw HostError(.settingsCorrupt, "\(path) is invalid: \(problem.reason); fix or move it aside before migrating")
+        } catch let failure as FileFailure {
+            throw HostError(.io, "cannot read \(failure.description)")
         }
         for (key, value) in values { current[key] = value }
-        let document: JSONValue = .object(["version": .int(1), "settings": .object(current)])
-        try MigrationFiles.writeAtomically(document.serialized, to: path, mode: 0o600)
+        do {
+            try AtomicFile.write(SettingsDocument.encode(current), to: path)
+        } catch {
+            throw HostError(.io, "cannot write \(error.description)")
+        }
         return (path, try MigrationFiles.sha256(ofFile: path))
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 import GuildNetCore
 import GuildNetLegacy
-import GuildNetRuntime
+import GuildNetStateDirectory
 
 /// Options of `hostapp migrate-db`.
 public struct MigrationOptions: Sendable {
@@ -166,7 +166,7 @@ public enum Migration {
         migrationID: String, started: ContinuousClock.Instant, files: inout [JSONValue], entry: inout [String: JSONValue]
     ) throws -> MigrationReport {
         let backupDirectory = options.backupDirectory
-            ?? options.stateDirectory + "/backups/" + MigrationFiles.compactTimestamp()
+            ?? StateDirectory(options.stateDirectory).backups + "/" + MigrationFiles.compactTimestamp()
         let source = try LegacySource.openReadOnly(sourcePath)
         defer { try? source.close() }
         var report = MigrationReport(migrationID: migrationID, plan: MigrationPlan(sourcePath: sourcePath), committed: true, masterKeyGiven: masterKey != nil)

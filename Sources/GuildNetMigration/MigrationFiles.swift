@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GuildNetCore
+import GuildNetStateDirectory
 
 extension ErrorCode {
     /// The legacy DB `<state-dir>/guildnet.sqlite` does not exist or cannot be read.
@@ -111,40 +112,27 @@ enum MigrationFiles {
         }
     }
 
-    /// Writes `bytes` to `path.tmp` with `mode`, fsyncs it, renames it over `path` and fsyncs the
-    /// directory: readers see the old file or the new one, never a torn one.
+    /// ``AtomicFile/write(_:to:mode:directoryMode:)`` with the migration's error codes: readers
+    /// see the old file or the new one, never a torn one.
     static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw HostError(.io, "cannot create \(temporary): \(errnoText())") }
         do {
-            fchmod(fd, mode)
-            try bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
-            guard fsync(fd) == 0 else { throw HostError(.io, "cannot sync \(temporary): \(errnoText())") }
-            close(fd)
+            try AtomicFile.write(bytes, to: path, mode: mode)
         } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
+            throw HostError(.io, "cannot write \(error.description)")
         }
-        try renameDurably(temporary, to: path)
     }
 
     /// `rename(2)` then fsync of the destination's directory.
     static func renameDurably(_ source: String, to destination: String) throws {
-        guard rename(source, destination) == 0 else {
-            let reason = errnoText()
-            unlink(source)
-            throw HostError(.io, "cannot rename \(source) to \(destination): \(reason)")
+        do {
+            try AtomicFile.renameDurably(source, to: destination)
+        } catch {
+            throw HostError(.io, "cannot rename \(source) to \(destination): \(error.reason)")
         }
-        syncDirectory((destination as NSString).deletingLastPathComponent)
     }
 
     static func syncDirectory(_ path: String) {
-        let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        AtomicFile.syncDirectory(path.isEmpty ? "." : path)
     }
 
     static func readAll(_ path: String) -> [UInt8]? {

@@ -1,8 +1,10 @@
 import Foundation
 import GuildNetCore
-import GuildNetLegacy
+import GuildNetKube
 import GuildNetMetrics
 import GuildNetSettings
+import GuildNetStateDirectory
+import GuildNetStorage
 import GuildNetStore
 import Logging
 
@@ -19,9 +21,11 @@ import Logging
 /// ```
 ///
 /// Lifecycle: `registering → starting → ready | degraded → stopping → stopped`. ``run()`` is the
-/// cluster's whole life and runs in the host's task group; every child is supervised by a child
-/// task of the cluster's own group, restarted per ``RestartPolicy`` when it fails, and stopped
-/// when the group is cancelled. ``run()`` returns only when every child has stopped.
+/// cluster's whole life and runs in the host's task group. It first prepares the cluster's place
+/// in the injected ``ClusterStorage`` (a failure there ends the cluster at once, see
+/// ``preparationFailure``); then every child is supervised by a child task of the cluster's own
+/// group, restarted per ``RestartPolicy`` when it fails, and stopped when the group is cancelled.
+/// ``run()`` returns only when every child has stopped.
 public actor ClusterActor {
     public nonisolated let id: ClusterID
     public nonisolated let paths: ClusterPaths
@@ -38,6 +42,10 @@ public actor ClusterActor {
 
     private let policy: RestartPolicy
     private let counters: ResourceCounters
+    private let storage: any ClusterStorage
+    /// What `cluster.register` asked for, until the cluster's place is prepared.
+    private var registration: Registration?
+    private let preparationFailureCell = LockedValue<HostError?>(nil)
     private let logger: Logger
     private let createdAt = Date()
     private let stateCell: StateCell
@@ -48,59 +56,44 @@ public actor ClusterActor {
     private let stopRequests: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
 
+    /// What `cluster.register` brings: the context named, the resolved kubeconfig, initial settings.
+    struct Registration: Sendable {
+        var context: String?
+        var kubeconfig: ResolvedKubeconfig?
+        var settings: [String: JSONValue]?
+    }
+
     init(
         id: ClusterID,
-        initialSettings: [String: JSONValue]?,
+        registration: Registration,
         configuration: HostConfiguration,
         budget: DatabaseBudget,
         counters: ResourceCounters
     ) {
         let logger = configuration.logger.scoped(to: id)
-        let paths = ClusterPaths(stateDirectory: configuration.stateDirectory, cluster: id)
+        let paths = StateDirectory(configuration.stateDirectory).cluster(id)
         let metrics = configuration.metrics.makeClusterMetrics(for: id)
+        let storage = configuration.storage
         self.id = id
         self.paths = paths
         self.metrics = metrics
         self.logger = logger
         self.policy = configuration.restartPolicy
         self.counters = counters
+        self.storage = storage
+        self.registration = registration
         self.stateCell = StateCell(.registering)
-        switch configuration.storageLayout {
-        case .perCluster:
-            self.store = ClusterStore(
-                cluster: id,
-                path: paths.database,
-                configuration: configuration.store,
-                budget: budget,
-                counters: counters,
-                logger: logger,
-                onOpenChange: { open in metrics.setDatabaseOpen(open) }
-            )
-            self.settings = ClusterSettings(
-                cluster: id, path: paths.settings, host: configuration.settings, initial: initialSettings, logger: logger)
-        case .legacyGlobal(let database):
-            self.store = LegacyClusterStore(cluster: id, database: database)
-            self.settings = ClusterSettings(
-                cluster: id, storage: LegacySettingsStorage(cluster: id, database: database, logger: logger),
-                host: configuration.settings, initial: initialSettings, logger: logger)
-        }
-        let kubeconfigSource: @Sendable () throws -> String?
-        switch configuration.storageLayout {
-        case .perCluster:
-            let path = paths.kubeconfig
-            kubeconfigSource = {
-                guard FileManager.default.fileExists(atPath: path) else { return nil }
-                do {
-                    return try String(contentsOfFile: path, encoding: .utf8)
-                } catch {
-                    throw HostError(.kubeconfigInvalid, "cannot read \(path): \(error.localizedDescription)")
-                }
-            }
-        case .legacyGlobal(let database):
-            let key = id.key
-            kubeconfigSource = { try database.kubeconfig(cluster: key) }
-        }
-        self.kube = ClusterKube(loadKubeconfig: kubeconfigSource, settings: settings, metrics: metrics, logger: logger)
+        self.store = storage.makeStore(
+            for: id,
+            environment: StoreEnvironment(
+                configuration: configuration.store, budget: budget, counters: counters, logger: logger,
+                onOpenChange: { open in metrics.setDatabaseOpen(open) }))
+        self.settings = ClusterSettings(
+            cluster: id, storage: storage.makeSettingsStorage(for: id, logger: logger), host: configuration.settings,
+            initial: registration.settings, logger: logger)
+        self.kube = ClusterKube(
+            kubeconfig: registration.kubeconfig?.config, loadKubeconfig: { try await storage.kubeconfig(of: id) },
+            settings: settings, metrics: metrics, logger: logger)
         self.rethink = ClusterRethink(settings: settings, kube: kube, metrics: metrics, logger: logger)
         let context = ClusterContext(cluster: id, paths: paths, logger: logger, metrics: metrics)
         self.children = [store, settings, kube, rethink] + configuration.extraChildren(context)
@@ -117,6 +110,10 @@ public actor ClusterActor {
     /// The cluster's state, readable without waiting for the actor.
     public nonisolated var state: ClusterState { stateCell.value }
 
+    /// Why the cluster's place could not be prepared (its directory belongs to another name, a
+    /// disk error); set before the state becomes `stopped`, `nil` otherwise.
+    public nonisolated var preparationFailure: HostError? { preparationFailureCell.withLock { $0 } }
+
     // MARK: Life
 
     /// The cluster's whole life: starts and supervises every child, waits for ``requestStop()`` or
@@ -124,6 +121,7 @@ public actor ClusterActor {
     func run() async {
         counters.increment(.task)
         defer { counters.decrement(.task) }
+        guard await prepare() else { return }
         do {
             try await metrics.start()
         } catch {
@@ -152,6 +150,27 @@ public actor ClusterActor {
         logger.lifecycle(.destroy, "cluster destroyed")
         for watcher in watchers { watcher.finish() }
         watchers.removeAll()
+    }
+
+    /// Prepares the cluster's place in its storage; on failure ends the cluster (nothing started).
+    private func prepare() async -> Bool {
+        guard let registration else { return true }
+        self.registration = nil
+        do {
+            try await storage.prepare(id, context: registration.context, kubeconfig: registration.kubeconfig?.yaml)
+            return true
+        } catch {
+            let failure = HostError.wrapping(error, as: .io)
+            preparationFailureCell.withLock { $0 = failure }
+            lastError = failure
+            logger.error("cannot prepare the cluster's storage: \(failure.message)", metadata: ["event": "cluster_prepare_failed", "code": .string(failure.code.rawValue)])
+            await store.stop()
+            metrics.unregisterAll()
+            setState(.stopped)
+            for watcher in watchers { watcher.finish() }
+            watchers.removeAll()
+            return false
+        }
     }
 
     /// Asks ``run()`` to stop the cluster. Safe from any context; idempotent.

@@ -1,5 +1,5 @@
-import Foundation
 import GuildNetCore
+import GuildNetKube
 import GuildNetMetrics
 import GuildNetStore
 import Logging
@@ -10,8 +10,10 @@ import Synchronization
 /// - ``run()`` owns the host's task group: every cluster's life and the DB idle sweeper run in it.
 ///   Nothing the host starts is detached.
 /// - ``register(_:)``, ``cluster(named:)`` and ``unregister(_:purge:)`` are safe to call concurrently.
-///   While a cluster starts or stops, the host only awaits that cluster's state with the actor
-///   released (actors are reentrant), so a slow cluster never holds up requests for others.
+///   The actor does registry bookkeeping only: kubeconfig resolution runs before it is entered,
+///   file preparation in the cluster's own start, purge after the registry update, each off the
+///   actor; while a cluster starts or stops the host only awaits that cluster's state with the
+///   actor released (actors are reentrant), so a slow cluster or disk never holds up others.
 /// - At most one instance per id exists: registering an id whose previous instance is still
 ///   stopping waits for that teardown to finish first.
 public actor HostActor {
@@ -34,8 +36,8 @@ public actor HostActor {
     }
 
     private var entries: [String: Entry] = [:]
-    private let spawnStream: AsyncStream<ClusterActor>
-    private let spawnContinuation: AsyncStream<ClusterActor>.Continuation
+    /// Every cluster's ``ClusterActor/run()`` is a child task of ``run()`` through this.
+    private let clusterTasks = TaskSpawner()
     private let shutdownFlag = Atomic<Bool>(false)
     private var runFinished = false
 
@@ -43,7 +45,6 @@ public actor HostActor {
         self.configuration = configuration
         self.logger = configuration.logger
         self.budget = DatabaseBudget(configuration: configuration.databaseBudget, logger: configuration.logger)
-        (spawnStream, spawnContinuation) = AsyncStream<ClusterActor>.makeStream()
         configuration.metrics.setClustersActive(0)
     }
 
@@ -53,31 +54,9 @@ public actor HostActor {
     /// parallel, waiting at most ``HostConfiguration/shutdownDeadline`` before cancelling stragglers.
     public func run() async {
         logger.info("host running", metadata: ["event": "host_start", "state_dir": .string(configuration.stateDirectory)])
-        await withDiscardingTaskGroup { group in
-            let budget = self.budget
-            group.addTask { await budget.run() }
-            for await cluster in spawnStream {
-                group.addTask {
-                    await cluster.run()
-                    await self.clusterFinished(cluster)
-                }
-            }
-            shutdownFlag.store(true, ordering: .sequentiallyConsistent)
-            let clusters = entries.values.map(\.cluster)
-            logger.info("host shutting down", metadata: ["event": "host_stop", "clusters": .stringConvertible(clusters.count)])
-            for cluster in clusters { cluster.requestStop() }
-            let deadline = configuration.shutdownDeadline
-            let allStopped = await withTaskGroup(of: Bool.self) { waiters in
-                for cluster in clusters {
-                    waiters.addTask { await cluster.waitUntilStopped(timeout: deadline) }
-                }
-                return await waiters.reduce(true) { $0 && $1 }
-            }
-            if !allStopped {
-                logger.error("some clusters did not stop within \(deadline); cancelling them", metadata: ["event": "host_stop_timeout"])
-            }
-            group.cancelAll()
-        }
+        let budget = self.budget
+        clusterTasks.spawn { await budget.run() }
+        await clusterTasks.run(drain: { await stopAllClusters() })
         runFinished = true
         logger.info("host stopped", metadata: ["event": "host_stopped"])
     }
@@ -86,29 +65,43 @@ public actor HostActor {
     /// Safe from any context (signal handlers, ServiceLifecycle's graceful shutdown); idempotent.
     public nonisolated func beginShutdown() {
         shutdownFlag.store(true, ordering: .sequentiallyConsistent)
-        spawnContinuation.finish()
+        clusterTasks.finish()
+    }
+
+    /// Stops every cluster in parallel, waiting at most the shutdown deadline.
+    private func stopAllClusters() async {
+        shutdownFlag.store(true, ordering: .sequentiallyConsistent)
+        let clusters = entries.values.map(\.cluster)
+        logger.info("host shutting down", metadata: ["event": "host_stop", "clusters": .stringConvertible(clusters.count)])
+        for cluster in clusters { cluster.requestStop() }
+        let deadline = configuration.shutdownDeadline
+        let allStopped = await withTaskGroup(of: Bool.self) { waiters in
+            for cluster in clusters {
+                waiters.addTask { await cluster.waitUntilStopped(timeout: deadline) }
+            }
+            return await waiters.reduce(true) { $0 && $1 }
+        }
+        if !allStopped {
+            logger.error("some clusters did not stop within \(deadline); cancelling them", metadata: ["event": "host_stop_timeout"])
+        }
     }
 
     /// Whether shutdown has begun.
     public nonisolated var isShuttingDown: Bool { shutdownFlag.load(ordering: .sequentiallyConsistent) }
-
-    private func clusterFinished(_ cluster: ClusterActor) {
-        if let entry = entries[cluster.id.key], entry.cluster === cluster {
-            entries[cluster.id.key] = nil
-        }
-        publishActiveCount()
-    }
 
     // MARK: Registry
 
     /// Registers a cluster and waits until it is ready or degraded (at most
     /// ``HostConfiguration/startTimeout``).
     ///
-    /// Re-registering a name that is already registered changes nothing and returns
-    /// `created == false` with the existing cluster's state (initial settings are not re-applied).
+    /// The kubeconfig is resolved before the registry is touched (a broken one is refused and
+    /// nothing is written); the cluster's files are prepared by its own start. Re-registering a
+    /// name that is already registered changes nothing and returns `created == false` with the
+    /// existing cluster's state (initial settings are not re-applied).
     public func register(_ request: RegisterRequest) async throws -> RegisterResult {
         guard !isShuttingDown else { throw HostError(.hostShuttingDown, "the host is shutting down") }
         let id = try ClusterID(name: request.name)
+        let kubeconfig = try await Self.resolveKubeconfig(request)
         // One instance per id: wait for a previous instance's teardown to finish.
         while case .stopping(let previous)? = entries[id.key] {
             _ = await previous.waitUntilStopped(timeout: configuration.teardownDeadline)
@@ -120,29 +113,48 @@ public actor HostActor {
         if case .active(let existing)? = entries[id.key] {
             guard existing.id.name == id.name else { throw Self.collision(id, existing.id) }
             let state = await existing.waitUntilSettled(timeout: configuration.startTimeout)
+            if let failure = existing.preparationFailure { throw failure }
             return RegisterResult(cluster: existing.id, created: false, state: state)
-        }
-        switch configuration.storageLayout {
-        case .perCluster:
-            let paths = ClusterPaths(stateDirectory: configuration.stateDirectory, cluster: id)
-            try ClusterFiles.prepare(paths: paths, cluster: id, kubeconfig: request.kubeconfig, context: request.context)
-        case .legacyGlobal(let database):
-            if let kubeconfig = request.kubeconfig {
-                try ClusterFiles.storeLegacyKubeconfig(from: kubeconfig, context: request.context, cluster: id, database: database)
-            }
         }
         let cluster = ClusterActor(
             id: id,
-            initialSettings: request.settings,
+            registration: ClusterActor.Registration(context: request.context, kubeconfig: kubeconfig, settings: request.settings),
             configuration: configuration,
             budget: budget,
             counters: counters
         )
         entries[id.key] = .active(cluster)
         publishActiveCount()
-        spawnContinuation.yield(cluster)
+        guard clusterTasks.spawn({ await self.supervise(cluster) }) else {
+            forget(cluster)
+            throw HostError(.hostShuttingDown, "the host is shutting down")
+        }
         let state = await cluster.waitUntilSettled(timeout: configuration.startTimeout)
+        if let failure = cluster.preparationFailure {
+            forget(cluster)
+            throw failure
+        }
         return RegisterResult(cluster: id, created: true, state: state)
+    }
+
+    /// Resolves the request's kubeconfig off the actor (it reads and parses the operator's files).
+    private nonisolated static func resolveKubeconfig(_ request: RegisterRequest) async throws -> ResolvedKubeconfig? {
+        guard let path = request.kubeconfig else { return nil }
+        return try ResolvedKubeconfig.load(path: path, context: request.context)
+    }
+
+    /// A cluster's whole life in the host's task group.
+    private func supervise(_ cluster: ClusterActor) async {
+        await cluster.run()
+        forget(cluster)
+    }
+
+    /// Removes `cluster` from the registry if it is still the entry for its id.
+    private func forget(_ cluster: ClusterActor) {
+        if let entry = entries[cluster.id.key], entry.cluster === cluster {
+            entries[cluster.id.key] = nil
+        }
+        publishActiveCount()
     }
 
     /// The running cluster registered under `name`.
@@ -185,10 +197,8 @@ public actor HostActor {
             entries[id.key] = nil
         }
         if purge {
-            guard case .perCluster = configuration.storageLayout else {
-                throw HostError(.invalidField, "purge is not supported in the legacy-global layout; the cluster was unregistered, its data kept")
-            }
-            try ClusterFiles.purge(paths: cluster.paths)
+            // Off the actor: `ClusterStorage.purge` is nonisolated and async.
+            try await configuration.storage.purge(id)
         }
         return UnregisterResult(cluster: id, purged: purge, teardownSeconds: began.duration(to: clock.now).seconds)
     }
@@ -208,7 +218,7 @@ public actor HostActor {
             uptimeSeconds: startedAt.duration(to: .now).seconds,
             clusters: summaries.count,
             clustersByState: Dictionary(grouping: summaries, by: \.state).mapValues(\.count),
-            storageLayout: configuration.storageLayout.name,
+            storageLayout: configuration.storage.layoutName,
             openDatabases: await budget.openCount,
             resources: counters.snapshot,
             shuttingDown: isShuttingDown

@@ -1,7 +1,8 @@
 import GuildNetCore
-import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetSettings
+import GuildNetStateDirectory
+import GuildNetStorage
 import GuildNetStore
 import Logging
 
@@ -19,9 +20,12 @@ public struct HostConfiguration: Sendable {
     /// (teardown goes on; the id stays reserved until it finishes).
     public var teardownDeadline: Duration = .seconds(10)
     /// How long host shutdown waits for all clusters, torn down in parallel, before cancelling.
-    public var shutdownDeadline: Duration = .seconds(20)
-    /// Where cluster data lives: per-cluster DBs (default) or the legacy host-wide DB.
-    public var storageLayout: StorageLayout = .perCluster
+    public var shutdownDeadline = Self.defaultShutdownDeadline
+    /// The default of ``shutdownDeadline`` (`serve --shutdown-timeout`).
+    public static let defaultShutdownDeadline: Duration = .seconds(20)
+    /// Where cluster data lives: per-cluster directories (default) or, injected by the daemon, the
+    /// legacy host-wide DB. The only place the layout is decided.
+    public var storage: any ClusterStorage
     /// Host-wide settings layers (CLI, env, host config).
     public var settings = HostSettingsSources()
     public var logger: Logger
@@ -32,6 +36,7 @@ public struct HostConfiguration: Sendable {
 
     public init(stateDirectory: String, logger: Logger, metrics: HostMetrics = HostMetrics()) {
         self.stateDirectory = stateDirectory
+        self.storage = PerClusterStorage(stateDirectory: stateDirectory)
         self.logger = logger
         self.metrics = metrics
     }
@@ -55,21 +60,4 @@ public struct ClusterContext: Sendable {
     public var paths: ClusterPaths
     public var logger: Logger
     public var metrics: ClusterMetrics
-}
-
-/// Where cluster data lives.
-public enum StorageLayout: Sendable {
-    /// `clusters/<id>/local.db`, `settings.json`, `kubeconfig`: the default.
-    case perCluster
-    /// The Go GuildNet app's one host-wide DB, `guildnet.sqlite`, shared by all clusters
-    /// (`serve --storage-layout legacy-global`), for rollback after a migration.
-    case legacyGlobal(LegacyDatabase)
-
-    /// The name used by `--storage-layout` and `host.status`.
-    public var name: String {
-        switch self {
-        case .perCluster: "per-cluster"
-        case .legacyGlobal: "legacy-global"
-        }
-    }
 }

@@ -17,9 +17,6 @@ public actor ClusterSettings: ClusterChild {
     public nonisolated let path: String
     private let storage: any ClusterSettingsStorage
 
-    /// Current on-disk format version.
-    public static let fileVersion: Int64 = 1
-
     private let cli: [String: JSONValue]
     private let env: [String: JSONValue]
     private let global: [String: JSONValue]
@@ -117,14 +114,18 @@ public actor ClusterSettings: ClusterChild {
         effective(key)?.value
     }
 
-    /// The effective values of `keys`, read at once (keys no layer has are left out); unredacted,
-    /// internal use like ``value(_:)``.
-    public func effectiveValues(_ keys: [String]) -> [String: JSONValue] {
-        var result: [String: JSONValue] = [:]
-        for key in keys {
-            if let value = value(key) { result[key] = value }
+    /// The effective value of a known key, as its Swift type (its schema default when no layer has it).
+    public func value<Value>(_ key: SettingKey<Value>) -> Value {
+        key.read(effective(key.name)?.value)
+    }
+
+    /// The effective values of every layer at once, for reading several keys in one hop.
+    public func snapshot() -> SettingsSnapshot {
+        var merged: [String: JSONValue] = [:]
+        for layer in SettingLayer.allCases.reversed() {
+            merged.merge(layerValues(layer)) { _, higher in higher }
         }
-        return result
+        return SettingsSnapshot(values: merged)
     }
 
     /// The cluster layer as stored in `settings.json`.
@@ -202,59 +203,14 @@ public actor ClusterSettings: ClusterChild {
         }
         return out
     }
+}
 
-    /// Reads and validates `settings.json`; a missing file is empty.
-    static func load(_ path: String) throws(HostError) -> [String: JSONValue] {
-        let bytes: [UInt8]?
-        do throws(SettingsFileIO.Failure) {
-            bytes = try SettingsFileIO.read(path)
-        } catch {
-            throw HostError(.settingsIO, "cannot read settings file \(path): \(error.reason)")
-        }
-        guard let bytes else { return [:] }
-        guard let document = SettingsJSON.parse(bytes) else {
-            throw corrupt(path, "not valid JSON")
-        }
-        guard case .object(let top) = document else {
-            throw corrupt(path, "the top level is \(document.typeName), not an object")
-        }
-        for name in top.keys.sorted() where name != "version" && name != "settings" {
-            throw corrupt(path, "unknown top-level key \(String(reflecting: name))")
-        }
-        if let version = top["version"], version.intValue != fileVersion {
-            throw corrupt(path, "unsupported version \(SettingsJSON.compact(version, limit: 20)) (expected \(fileVersion))")
-        }
-        guard let section = top["settings"], section != .null else { return [:] }
-        guard case .object(let stored) = section else {
-            throw corrupt(path, "\"settings\" is \(section.typeName), not an object")
-        }
-        var values: [String: JSONValue] = [:]
-        for key in stored.keys.sorted() {
-            guard let raw = stored[key] else { continue }
-            do throws(HostError) {
-                let value = try SettingsSchema.normalize(raw, forKey: key)
-                if value != .null { values[key] = value }
-            } catch {
-                throw corrupt(path, error.message)
-            }
-        }
-        return values
-    }
+/// The effective settings of a cluster at one moment (unredacted: internal use only).
+public struct SettingsSnapshot: Sendable {
+    let values: [String: JSONValue]
 
-    private static func corrupt(_ path: String, _ problem: String) -> HostError {
-        HostError(.settingsCorrupt, "settings file \(path) is invalid: \(problem); it was left untouched")
-    }
-
-    /// Writes `{"version":1,"settings":{...}}` atomically with mode 0600.
-    static func persist(_ values: [String: JSONValue], to path: String) throws(HostError) {
-        let document: JSONValue = .object(["version": .int(fileVersion), "settings": .object(values)])
-        guard let bytes = SettingsJSON.prettyBytes(document) else {
-            throw HostError(.internalError, "cannot encode settings for \(path)")
-        }
-        do throws(SettingsFileIO.Failure) {
-            try SettingsFileIO.writeAtomically(bytes, to: path, mode: SettingsFileIO.privateFileMode, directoryMode: SettingsFileIO.privateDirectoryMode)
-        } catch {
-            throw HostError(.settingsIO, "cannot write settings file: \(error.description)")
-        }
+    /// The value of a known key, as its Swift type (its schema default when no layer has it).
+    public subscript<Value>(_ key: SettingKey<Value>) -> Value {
+        key.read(values[key.name])
     }
 }

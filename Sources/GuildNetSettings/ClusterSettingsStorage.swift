@@ -1,4 +1,5 @@
 import GuildNetCore
+import GuildNetStateDirectory
 
 /// Where a cluster's settings layer is kept: `settings.json` in the per-cluster layout
 /// (``SettingsFile``), or the legacy host-wide DB's `cluster-settings` record.
@@ -15,8 +16,8 @@ public protocol ClusterSettingsStorage: Sendable {
     func save(_ values: [String: JSONValue]) throws
 }
 
-/// `<state-dir>/clusters/<id>/settings.json`: `{"version":1,"settings":{…}}`, mode 0600,
-/// written atomically (temporary file, fsync, rename).
+/// `<state-dir>/clusters/<id>/settings.json` in the ``SettingsDocument`` format, mode 0600,
+/// written with ``AtomicFile``.
 public struct SettingsFile: ClusterSettingsStorage {
     public let path: String
 
@@ -24,7 +25,44 @@ public struct SettingsFile: ClusterSettingsStorage {
 
     public var location: String { path }
 
-    public func load() throws -> [String: JSONValue] { try ClusterSettings.load(path) }
+    /// Reads and validates the file; a missing file is empty.
+    public func load() throws(HostError) -> [String: JSONValue] {
+        let bytes: [UInt8]?
+        do {
+            bytes = try AtomicFile.read(path)
+        } catch {
+            throw HostError(.settingsIO, "cannot read settings file \(path): \(error.reason)")
+        }
+        guard let bytes else { return [:] }
+        let stored: [String: JSONValue]
+        do {
+            stored = try SettingsDocument.decode(bytes)
+        } catch {
+            throw corrupt(error.reason)
+        }
+        var values: [String: JSONValue] = [:]
+        for key in stored.keys.sorted() {
+            guard let raw = stored[key] else { continue }
+            do throws(HostError) {
+                let value = try SettingsSchema.normalize(raw, forKey: key)
+                if value != .null { values[key] = value }
+            } catch {
+                throw corrupt(error.message)
+            }
+        }
+        return values
+    }
 
-    public func save(_ values: [String: JSONValue]) throws { try ClusterSettings.persist(values, to: path) }
+    /// Replaces the file atomically (mode 0600).
+    public func save(_ values: [String: JSONValue]) throws(HostError) {
+        do {
+            try AtomicFile.write(SettingsDocument.encode(values), to: path)
+        } catch {
+            throw HostError(.settingsIO, "cannot write settings file: \(error.description)")
+        }
+    }
+
+    private func corrupt(_ problem: String) -> HostError {
+        HostError(.settingsCorrupt, "settings file \(path) is invalid: \(problem); it was left untouched")
+    }
 }

@@ -1,4 +1,5 @@
 import GuildNetCore
+import GuildNetStateDirectory
 
 /// Host-wide sources, loaded once at daemon start.
 ///
@@ -188,8 +189,8 @@ public struct HostSettingsSources: Sendable, Equatable {
 
     private static func readBytes(_ path: String, what: String) throws(HostError) -> [UInt8] {
         let bytes: [UInt8]?
-        do throws(SettingsFileIO.Failure) {
-            bytes = try SettingsFileIO.read(path)
+        do throws(FileFailure) {
+            bytes = try AtomicFile.read(path)
         } catch {
             throw HostError(.io, "cannot read \(what) \(path): \(error.reason)", transient: false)
         }

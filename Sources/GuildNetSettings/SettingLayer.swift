@@ -21,7 +21,7 @@ public struct EffectiveSetting: Sendable, Equatable {
     /// The real value (internal use only; replies and logs use ``displayValue``).
     public var value: JSONValue
     public var layer: SettingLayer
-    /// `SecretKeys.isSecret(key)`.
+    /// `SettingsSchema.isSecret(key)`.
     public var isSecret: Bool
     /// ``value``, or `SecretKeys.redacted` when the key is secret: the only form replies and logs may use.
     /// Inside objects, members whose own names are secret are redacted too.
@@ -32,14 +32,14 @@ public struct EffectiveSetting: Sendable, Equatable {
         self.key = key
         self.value = value
         self.layer = layer
-        self.isSecret = SecretKeys.isSecret(key)
+        self.isSecret = SettingsSchema.isSecret(key)
         self.displayValue = Self.displayValue(value, forKey: key)
     }
 
     /// The form of `value` that may be shown: redacted when `key` is secret, and with every object
     /// member whose name is secret redacted (recursively) otherwise.
     public static func displayValue(_ value: JSONValue, forKey key: String) -> JSONValue {
-        if SecretKeys.isSecret(key) { return SecretKeys.redacted }
+        if SettingsSchema.isSecret(key) { return SecretKeys.redacted }
         return redactMembers(value)
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import GuildNetCore
 
-/// JSON parsing and rendering shared by the settings sources and the settings file.
+/// JSON parsing and rendering of setting values (the settings file itself is `SettingsDocument`).
 enum SettingsJSON {
     /// Parses `bytes` as one JSON value (any type at top level), or `nil` when it is not JSON.
     ///
@@ -13,14 +13,6 @@ enum SettingsJSON {
 
     static func parse(_ text: String) -> JSONValue? {
         parse(Array(text.utf8))
-    }
-
-    /// Pretty-printed JSON with sorted keys, ending in a newline.
-    static func prettyBytes(_ value: JSONValue) -> [UInt8]? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { return nil }
-        return Array(data) + [UInt8(ascii: "\n")]
     }
 
     /// Compact JSON with sorted keys, for error messages about non-secret values.

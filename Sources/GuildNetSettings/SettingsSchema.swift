@@ -1,8 +1,12 @@
 import GuildNetCore
 
-/// Known settings keys, their types, defaults and docs, plus the key syntax every key must follow.
+/// Known settings keys (each a ``SettingKey`` with its type, default and docs), the key syntax, and
+/// the rules for keys outside the schema.
 ///
-/// Unknown keys are allowed when they match the key syntax; their values are kept as given.
+/// Settings are strict: a key that is not known is refused with `invalid_setting`, naming the
+/// closest known key, unless it is under ``customPrefix``, where free-form keys live (values kept
+/// as given). Secrecy is declared per known key; a custom key is secret when its name says so
+/// (``GuildNetCore/SecretKeys``).
 public enum SettingsSchema {
     /// Documentation of one known key.
     public struct KeyInfo: Sendable, Equatable {
@@ -67,68 +71,72 @@ public enum SettingsSchema {
         }
     }
 
+    /// One known key, type-erased (see ``SettingKey``).
     struct Entry: Sendable {
+        var name: String
         var type: ValueType
         var defaultValue: JSONValue?
         var summary: String
+        var secret = false
     }
+
+    /// The prefix of free-form keys.
+    public static let customPrefix = "custom."
 
     private static let portRange: ClosedRange<Int64> = 1...65535
 
-    static let entries: [String: Entry] = [
-        // The Go GuildNet cluster-settings fields.
-        "name": Entry(type: .string, defaultValue: nil, summary: "Display name of the cluster."),
-        "namespace": Entry(type: .string, defaultValue: "default", summary: "Default Kubernetes namespace for workloads."),
-        "api_proxy_url": Entry(type: .string, defaultValue: nil, summary: "URL of an API proxy used to reach the cluster."),
-        "api_proxy_force_http": Entry(
-            type: .bool, defaultValue: false, summary: "Talk plain HTTP to the API proxy."),
-        "disable_api_proxy": Entry(type: .bool, defaultValue: false, summary: "Never use the API proxy."),
-        "prefer_pod_proxy": Entry(
-            type: .bool, defaultValue: false, summary: "Prefer the API server's pod proxy over direct pod access."),
-        "use_port_forward": Entry(
-            type: .bool, defaultValue: false, summary: "Reach in-cluster services through port-forwards."),
-        "ts_login_server": Entry(type: .string, defaultValue: nil, summary: "Tailscale/Headscale login server URL."),
-        "ts_routes": Entry(type: .stringArray, defaultValue: nil, summary: "Subnet routes (CIDRs) reached over the tailnet."),
-        // Routing.
-        "route.strategy": Entry(
-            type: .choice(routeStrategies), defaultValue: "auto",
-            summary: "Pins the API route strategy; auto tries direct, kubectl-proxy, then tailnet."),
-        // RethinkDB connector.
-        "rethinkdb.address": Entry(
-            type: .hostPort, defaultValue: nil, summary: "Explicit RethinkDB address; skips service discovery."),
-        "rethinkdb.user": Entry(type: .string, defaultValue: "admin", summary: "RethinkDB user."),
-        "rethinkdb.password": Entry(type: .string, defaultValue: nil, summary: "RethinkDB password (secret)."),
-        "rethinkdb.service": Entry(
-            type: .string, defaultValue: "rethinkdb", summary: "Kubernetes service name used to discover RethinkDB."),
-        "rethinkdb.namespace": Entry(
-            type: .string, defaultValue: nil, summary: "Namespace of the RethinkDB service (defaults to `namespace`)."),
-        "rethinkdb.port": Entry(type: .integer(portRange), defaultValue: 28015, summary: "RethinkDB driver port."),
-        "rethinkdb.pool_size": Entry(
-            type: .integer(1...64), defaultValue: 4, summary: "Most connections the cluster's RethinkDB connector opens."),
-        "rethinkdb.max_feeds": Entry(
-            type: .integer(1...1024), defaultValue: 32, summary: "Most concurrent changefeeds of the cluster."),
-        "rethinkdb.feed_events_per_second": Entry(
-            type: .integer(0...10_000_000), defaultValue: 10_000,
-            summary: "Changefeed events per second the cluster's feeds may deliver together; 0 is unlimited."),
-        "rethinkdb.feed_burst": Entry(
-            type: .integer(1...10_000_000), defaultValue: 1_000,
-            summary: "Changefeed events that may pass at once above rethinkdb.feed_events_per_second."),
-        "rethinkdb.feed_batch_rows": Entry(
-            type: .integer(1...100_000), defaultValue: 32,
-            summary: "Most rows per changefeed response (max_batch_rows); small batches keep other clusters' latency low."),
-        "rethinkdb.connect_timeout_seconds": Entry(
-            type: .integer(1...300), defaultValue: 5, summary: "Connect and handshake timeout of one RethinkDB connection."),
-        // Kubernetes client.
-        "kube.qps": Entry(type: .integer(1...100_000), defaultValue: 50, summary: "Sustained Kubernetes API requests per second."),
-        "kube.burst": Entry(type: .integer(1...100_000), defaultValue: 100, summary: "Kubernetes API request burst above kube.qps."),
-        "kube.request_timeout_seconds": Entry(
-            type: .integer(1...3600), defaultValue: 30, summary: "Timeout of one Kubernetes API request (not of watches)."),
-    ]
+    static let entries: [String: Entry] = Dictionary(allKeys.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+
+    /// Whether `key` holds a credential: declared for known keys, by its words for custom keys.
+    public static func isSecret(_ key: String) -> Bool {
+        if let entry = entries[key] { return entry.secret }
+        return SecretKeys.isSecret(key)
+    }
+
+    /// `value`, or the redaction placeholder when `key` is secret.
+    public static func redact(_ value: JSONValue, forKey key: String) -> JSONValue {
+        isSecret(key) ? SecretKeys.redacted : value
+    }
+
+    /// Refuses a key that is neither known nor custom, suggesting the closest known key.
+    static func requireKnown(_ key: String) throws(HostError) {
+        guard entries[key] == nil, !key.hasPrefix(customPrefix) else { return }
+        var message = "unknown setting \(String(reflecting: key))"
+        if let suggestion = closestKnownKey(to: key) {
+            message += "; did you mean \(String(reflecting: suggestion))?"
+        }
+        message += " Free-form keys go under \"\(customPrefix)\" (docs/operations.md, Settings)."
+        throw HostError(.invalidSetting, message)
+    }
+
+    /// The known key nearest to `key` by edit distance, when it is near enough to be a typo.
+    static func closestKnownKey(to key: String) -> String? {
+        let typed = Array(key.lowercased())
+        var best: (key: String, distance: Int)?
+        for candidate in entries.keys.sorted() {
+            let distance = editDistance(typed, Array(candidate))
+            if distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
+        }
+        guard let best, best.distance <= max(2, best.key.count / 3) else { return nil }
+        return best.key
+    }
+
+    /// Levenshtein distance (insertions, deletions, substitutions).
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var current = [i + 1] + [Int](repeating: 0, count: b.count)
+            for (j, cb) in b.enumerated() {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (ca == cb ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
 
     /// The `default` layer: every known key that has a default.
-    public static var defaults: [String: JSONValue] {
-        entries.compactMapValues(\.defaultValue)
-    }
+    public static let defaults: [String: JSONValue] = entries.compactMapValues(\.defaultValue)
 
     /// Every known key, sorted by key.
     public static var known: [KeyInfo] {
@@ -177,17 +185,18 @@ public enum SettingsSchema {
     }
 
     /// Validates and coerces `value` for `key`. Known keys are type-checked, with coercion from strings
-    /// (`"true"` → `true`, `"5"` → `5`, `"a,b"` → `["a","b"]` for arrays); unknown keys keep their value.
+    /// (`"true"` → `true`, `"5"` → `5`, `"a,b"` → `["a","b"]` for arrays); custom keys keep their value.
     /// `null` is always accepted (it means "unset").
-    /// - Throws: ``HostError`` with ``ErrorCode/invalidSetting`` naming the key and the expected type;
-    ///   the message never quotes the value of a secret key.
+    /// - Throws: ``HostError`` with ``ErrorCode/invalidSetting`` naming the key and the expected type,
+    ///   or an unknown key and the closest known one; the message never quotes a secret value.
     public static func normalize(_ value: JSONValue, forKey key: String) throws(HostError) -> JSONValue {
         try validateKey(key)
+        try requireKnown(key)
         if value == .null { return .null }
         guard let entry = entries[key] else { return value }
         if let normalized = coerce(value, to: entry.type) { return normalized }
         var message = "setting \(String(reflecting: key)) expects \(entry.type.expectation); got \(value.typeName)"
-        if !SecretKeys.isSecret(key) {
+        if !entry.secret {
             message += " " + SettingsJSON.compact(value)
         }
         throw HostError(.invalidSetting, message)
@@ -200,6 +209,7 @@ public enum SettingsSchema {
     /// `"1e3"`) unless it is a JSON string literal. The result is then ``normalize(_:forKey:)``d.
     public static func parse(text: String, forKey key: String) throws(HostError) -> JSONValue {
         try validateKey(key)
+        try requireKnown(key)
         if let entry = entries[key], entry.type.takesRawText {
             if case .string(let decoded)? = SettingsJSON.parse(text) {
                 return try normalize(.string(decoded), forKey: key)

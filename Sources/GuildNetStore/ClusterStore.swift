@@ -387,10 +387,6 @@ public actor ClusterStore: ClusterChild {
             throw error
         }
     }
-
-    static func encode(_ value: JSONValue) throws(HostError) -> String {
-        value.jsonString
-    }
 }
 
 /// A row as read from SQLite, decoded outside the database queue.

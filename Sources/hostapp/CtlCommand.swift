@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import GuildNetDaemon
+import GuildNetStateDirectory
 
 struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +53,7 @@ struct CtlCommand: AsyncParsableCommand {
         } else if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
             path = env
         } else if let stateDir {
-            path = DaemonOptions.defaultSocketPath(stateDirectory: URL(fileURLWithPath: stateDir).standardizedFileURL.path)
+            path = StateDirectory(URL(fileURLWithPath: stateDir).standardizedFileURL.path).socket
         } else {
             throw ValidationError("give --socket, --state-dir or HOSTAPP_SOCKET")
         }

@@ -3,6 +3,10 @@ import Foundation
 import GuildNetCore
 import GuildNetDaemon
 import GuildNetMetrics
+import GuildNetRuntime
+import GuildNetStore
+import GuildNetControl
+import GuildNetStateDirectory
 import Logging
 
 struct ServeCommand: AsyncParsableCommand {
@@ -41,17 +45,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(name: .long, help: "Most cluster DB handles open at once, host-wide (LRU).")
-    var maxOpenDbs: Int = 128
+    @Option(name: .long, help: "Most cluster DB handles open at once, host-wide (LRU; default \(DatabaseBudgetConfiguration().maxOpenDatabases)).")
+    var maxOpenDbs: Int?
 
-    @Option(name: .long, help: "Close a cluster DB handle after this many idle seconds.")
-    var dbIdleTtl: Int = 120
+    @Option(name: .long, help: "Close a cluster DB handle after this many idle seconds (default \(Int(DatabaseBudgetConfiguration().idleTTL.components.seconds))).")
+    var dbIdleTtl: Int?
 
-    @Option(name: .long, help: "Seconds host shutdown waits for all clusters to stop.")
-    var shutdownTimeout: Int = 20
+    @Option(name: .long, help: "Seconds host shutdown waits for all clusters to stop (default \(HostConfiguration.defaultShutdownDeadline.components.seconds)).")
+    var shutdownTimeout: Int?
 
-    @Option(name: .long, help: "Longest accepted control line in bytes.")
-    var maxLineBytes: Int = 1 << 20
+    @Option(name: .long, help: "Longest accepted control line in bytes (default \(ControlTransportConfiguration().maxLineBytes)).")
+    var maxLineBytes: Int?
 
     mutating func run() async throws {
         guard let format = LogFormat(rawValue: logFormat) else {
@@ -63,14 +67,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard let layout = StorageLayoutName(rawValue: storageLayout) else {
             throw ValidationError("--storage-layout must be per-cluster or legacy-global")
         }
-        guard maxOpenDbs >= 1, dbIdleTtl >= 1, shutdownTimeout >= 1, maxLineBytes >= 1024 else {
+        guard (maxOpenDbs ?? 1) >= 1, (dbIdleTtl ?? 1) >= 1, (shutdownTimeout ?? 1) >= 1, (maxLineBytes ?? 1024) >= 1024 else {
             throw ValidationError("--max-open-dbs, --db-idle-ttl and --shutdown-timeout must be positive; --max-line-bytes at least 1024")
         }
         // A client that disconnects must cost a failed write, never the daemon.
         signal(SIGPIPE, SIG_IGN)
         let stateDirectory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
         var options = DaemonOptions(stateDirectory: stateDirectory)
-        options.socketPath = socket ?? (stdin ? nil : DaemonOptions.defaultSocketPath(stateDirectory: stateDirectory))
+        options.socketPath = socket ?? (stdin ? nil : StateDirectory(stateDirectory).socket)
         options.useStdin = stdin
         options.storageLayout = layout
         options.configFile = config
@@ -78,10 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
         options.settingAssignments = assignments
         options.logFormat = format
         options.logLevel = level
-        options.maxOpenDatabases = maxOpenDbs
-        options.databaseIdleTTL = .seconds(dbIdleTtl)
-        options.shutdownDeadline = .seconds(shutdownTimeout)
-        options.transport.maxLineBytes = maxLineBytes
+        if let maxOpenDbs { options.databaseBudget.maxOpenDatabases = maxOpenDbs }
+        if let dbIdleTtl { options.databaseBudget.idleTTL = .seconds(dbIdleTtl) }
+        if let shutdownTimeout { options.shutdownDeadline = .seconds(shutdownTimeout) }
+        if let maxLineBytes { options.transport.maxLineBytes = maxLineBytes }
         let logger = Logger(label: "hostapp") { label in
             HostLogHandler(label: label, format: format, level: level)
         }

@@ -3,6 +3,7 @@ import GuildNetCore
 import GuildNetLegacy
 import GuildNetMigration
 import GuildNetRuntime
+import GuildNetStateDirectory
 import TestSupport
 import Testing
 

@@ -54,7 +54,7 @@ enum ClusterOps {
             "created_at": .double(status.createdAt.timeIntervalSince1970),
             "children": .array(status.children.map(render)),
         ]
-        if let error = status.lastError { object["last_error"] = render(error) }
+        if let error = status.lastError { object["last_error"] = error.json }
         return .object(object)
     }
 
@@ -65,11 +65,9 @@ enum ClusterOps {
             "restarts": .int(Int64(child.restarts)),
         ]
         if !child.details.isEmpty { object["details"] = .object(child.details) }
-        if let error = child.lastError { object["last_error"] = render(error) }
+        if let error = child.lastError { object["last_error"] = error.json }
         return .object(object)
     }
 
-    static func render(_ error: HostError) -> JSONValue {
-        ["code": .string(error.code.rawValue), "message": .string(error.message), "transient": .bool(error.transient)]
-    }
+
 }

@@ -84,10 +84,9 @@ enum KubeOps {
         case .overflowed(let dropped):
             [
                 "type": "END",
-                "reason": ClusterOps.render(
-                    HostError(.subscriptionLimit, "the client read too slowly: \(dropped) events were dropped; watch again to resync")),
+                "reason": HostError(.subscriptionLimit, "the client read too slowly: \(dropped) events were dropped; watch again to resync").json,
             ]
-        case .finished(let error): ["type": "END", "reason": ClusterOps.render(error)]
+        case .finished(let error): ["type": "END", "reason": error.json]
         }
     }
 

@@ -76,9 +76,9 @@ enum RethinkOps {
         switch event {
         case .change(let old, let new): ["type": "change", "old_val": old ?? .null, "new_val": new ?? .null]
         case .state(let state): ["type": "state", "state": .string(state)]
-        case .gap(let reason): ["type": "gap", "reason": ClusterOps.render(reason)]
+        case .gap(let reason): ["type": "gap", "reason": reason.json]
         case .resumed: ["type": "resumed"]
-        case .ended(let reason): ["type": "end", "reason": reason.map(ClusterOps.render) ?? .null]
+        case .ended(let reason): ["type": "end", "reason": reason.map(\.json) ?? .null]
         }
     }
 }

@@ -13,7 +13,8 @@ final class ConnectionStreams: Sendable {
         let id: String
         let kind: String
         let cluster: ClusterID
-        let pump: @Sendable (ControlOutput) async -> Void
+        /// Forwards the source's events to the connection's output until the source ends.
+        let pump: @Sendable () async -> Void
         let cancel: @Sendable () async -> Void
     }
 
@@ -27,13 +28,12 @@ final class ConnectionStreams: Sendable {
     let limit: Int
     private let connectionID: UInt64
     private let state = LockedValue(State())
-    private let starts: AsyncStream<Subscription>
-    private let startContinuation: AsyncStream<Subscription>.Continuation
+    /// Every started pump is a child task of ``runPumps()``.
+    private let pumps = TaskSpawner()
 
     init(connectionID: UInt64, limit: Int = 256) {
         self.connectionID = connectionID
         self.limit = limit
-        (starts, startContinuation) = AsyncStream<Subscription>.makeStream()
     }
 
     /// A new subscription id, unique in the process: `<prefix>-<connection>-<n>`.
@@ -62,7 +62,10 @@ final class ConnectionStreams: Sendable {
     /// Starts the pump of a registered subscription.
     func start(_ id: String) {
         guard let subscription = state.withLock({ $0.active[id] }) else { return }
-        startContinuation.yield(subscription)
+        pumps.spawn {
+            await subscription.pump()
+            self.remove(subscription.id)
+        }
     }
 
     /// Forgets `id` (its pump ended). Returns whether it was still registered.
@@ -88,24 +91,16 @@ final class ConnectionStreams: Sendable {
     var activeIDs: [String] { state.withLock { Array($0.active.keys) } }
 
     /// Runs every started pump as a child task until ``close()``; then cancels the pumps still running.
-    func runPumps(output: ControlOutput) async {
-        await withDiscardingTaskGroup { group in
-            for await subscription in starts {
-                group.addTask {
-                    await subscription.pump(output)
-                    self.remove(subscription.id)
-                }
-            }
-            group.cancelAll()
-        }
+    func runPumps() async {
+        await pumps.run()
     }
 
-    /// No new subscriptions; ends ``runPumps(output:)``, which cancels the running pumps.
+    /// No new subscriptions; ends ``runPumps()``, which cancels the running pumps.
     func close() {
         state.withLock { state in
             state.closed = true
             state.active.removeAll()
         }
-        startContinuation.finish()
+        pumps.finish()
     }
 }

@@ -24,6 +24,7 @@ extension OpContext {
     /// the connection closed.
     func subscribe<Element: Sendable>(_ subscription: EventSubscription<Element>, idPrefix: String) throws -> String {
         let streams = try streams()
+        guard let output else { throw HostError(.invalidRequest, "this op streams events and needs a connection") }
         let id = streams.makeID(prefix: idPrefix)
         let cancelledByClient = LockedValue(false)
         let header: [String: JSONValue] = [
@@ -37,7 +38,7 @@ extension OpContext {
                 id: id,
                 kind: subscription.kind,
                 cluster: subscription.cluster,
-                pump: { output in
+                pump: {
                     var sinceYield = 0
                     for await element in subscription.events {
                         await output.send(line(subscription.render(element)))

@@ -44,7 +44,7 @@ enum ConnectionRunner {
                 await runWriter(queue: queue, logger: logger, write: write)
             }
             group.addTask {
-                await output.streams.runPumps(output: output)
+                await output.streams.runPumps()
             }
             await withTaskGroup(of: Void.self) { handlers in
                 var inFlight = 0

@@ -114,11 +114,3 @@ extension KubeClient {
 
     private static let disabledLogger = Logger(label: "guildnet.kube.ahc", factory: { _ in SwiftLogNoOpLogHandler() })
 }
-
-/// The one place clients are built (see ``KubeClient/make(config:options:logger:)``).
-public enum KubeClientFactory {
-    /// Builds a new, unshared client for one cluster.
-    public static func make(config: KubeClusterConfig, options: KubeClientOptions = KubeClientOptions(), logger: Logger) throws -> KubeClient {
-        try KubeClient.make(config: config, options: options, logger: logger)
-    }
-}

@@ -44,7 +44,7 @@ public struct InformerStatus: Sendable, Equatable {
             "subscribers": .int(Int64(subscribers)),
         ]
         if let lastError {
-            object["lastError"] = ["code": .string(lastError.code.rawValue), "message": .string(lastError.message)]
+            object["lastError"] = lastError.json
         }
         if let lastSyncAt { object["lastSyncAt"] = .string(lastSyncAt.formatted(.iso8601)) }
         return .object(object)

@@ -40,10 +40,7 @@ public struct RethinkConnectorStatus: Sendable, Equatable {
             "shut_down": .bool(shutDown),
         ]
         if let lastError {
-            object["last_error"] = [
-                "code": .string(lastError.code.rawValue), "message": .string(lastError.message),
-                "transient": .bool(lastError.transient),
-            ]
+            object["last_error"] = lastError.json
         } else {
             object["last_error"] = .null
         }

@@ -14,24 +14,42 @@ import Logging
 ///  └─ informers   KubeInformer per (resource, namespace), each a child task of run()
 /// ```
 ///
-/// `start()` only reads the kubeconfig and builds the client; it never waits for the API server, so
+/// `start()` only builds the client (from the configuration resolved at registration, or the
+/// stored kubeconfig); it never waits for the API server, so
 /// an unreachable or hung server cannot delay the cluster's readiness. Informers start on first use
 /// (`k8s.watch`, `k8s.list`) and live until the cluster stops; `stop()` ends every subscriber stream
 /// and closes every connection.
 public actor ClusterKube: ClusterChild {
     public nonisolated let childID = "kube"
-    /// Reads the resolved kubeconfig text (the cluster's file, or the legacy DB).
-    private let loadKubeconfig: @Sendable () throws -> String?
+    /// The configuration resolved at registration, if any: used as is, never parsed again.
+    private let registeredConfig: KubeClusterConfig?
+    /// Reads the stored kubeconfig text (the cluster's file, or the legacy DB) when there is no
+    /// registered configuration (a cluster restored by a restarted daemon, the legacy layout).
+    private let loadKubeconfig: @Sendable () async throws -> String?
     private let settings: ClusterSettings
     private let metrics: ClusterMetrics
     private let logger: Logger
 
-    private var client: KubeClient?
-    private var config: KubeClusterConfig?
-    private var informers: [InformerID: KubeInformer] = [:]
-    private var starts: AsyncStream<KubeInformer>.Continuation?
-    private var startStream: AsyncStream<KubeInformer>?
-    private var stopping = false
+    /// The child's lifecycle; each state holds exactly what it needs.
+    private enum State {
+        /// Not started yet, or between a failed start and the next.
+        case idle
+        /// Started without a kubeconfig: `k8s.*` ops fail with `kubeconfig_invalid`.
+        case unconfigured
+        /// Started with a client; informers run as child tasks of ``run()`` through `spawner`.
+        case running(Running)
+        /// ``stop()`` ran: everything is closed.
+        case stopped
+    }
+
+    private struct Running {
+        let client: KubeClient
+        let config: KubeClusterConfig
+        let spawner: TaskSpawner
+        var informers: [InformerID: KubeInformer] = [:]
+    }
+
+    private var state = State.idle
 
     /// Identifies one informer of the cluster.
     struct InformerID: Hashable {
@@ -40,9 +58,10 @@ public actor ClusterKube: ClusterChild {
     }
 
     init(
-        loadKubeconfig: @escaping @Sendable () throws -> String?, settings: ClusterSettings, metrics: ClusterMetrics,
-        logger: Logger
+        kubeconfig: KubeClusterConfig?, loadKubeconfig: @escaping @Sendable () async throws -> String?, settings: ClusterSettings,
+        metrics: ClusterMetrics, logger: Logger
     ) {
+        self.registeredConfig = kubeconfig
         self.loadKubeconfig = loadKubeconfig
         self.settings = settings
         self.metrics = metrics
@@ -51,46 +70,52 @@ public actor ClusterKube: ClusterChild {
 
     // MARK: ClusterChild
 
-    /// Loads the kubeconfig and builds the client. A cluster registered without a kubeconfig has no
-    /// client: its `k8s.*` ops fail with `kubeconfig_invalid` and the child stays running.
+    /// Builds the client from the registered configuration, or from the stored kubeconfig. A
+    /// cluster registered without a kubeconfig has no client: its `k8s.*` ops fail with
+    /// `kubeconfig_invalid` and the child stays running.
     public func start() async throws {
-        stopping = false
-        let (stream, continuation) = AsyncStream<KubeInformer>.makeStream()
-        startStream = stream
-        starts = continuation
-        guard let text = try loadKubeconfig() else { return }
-        let document: KubeconfigDocument
-        do {
-            document = try KubeconfigLoader.parse(Data(text.utf8), source: "the cluster's kubeconfig")
-        } catch {
-            throw HostError.wrapping(error, as: .kubeconfigInvalid)
+        let config: KubeClusterConfig
+        if let registeredConfig {
+            config = registeredConfig
+        } else if let text = try await loadKubeconfig() {
+            config = try ResolvedKubeconfig.parse(stored: text)
+        } else {
+            state = .unconfigured
+            return
         }
-        let resolved = try KubeClusterConfig.resolve(document, context: nil)
         var options = KubeClientOptions()
-        if case .int(let qps)? = await settings.value("kube.qps") { options.qps = Double(qps) }
-        if case .int(let burst)? = await settings.value("kube.burst") { options.burst = Int(burst) }
-        if case .int(let seconds)? = await settings.value("kube.request_timeout_seconds") { options.requestTimeout = .seconds(seconds) }
-        client = try KubeClientFactory.make(config: resolved, options: options, logger: logger)
-        config = resolved
+        options.qps = Double(await settings.value(.kubeQPS))
+        options.burst = await settings.value(.kubeBurst)
+        options.requestTimeout = .seconds(await settings.value(.kubeRequestTimeoutSeconds))
+        let client = try KubeClient.make(config: config, options: options, logger: logger)
+        // stop() may have run while the settings were read.
+        guard case .idle = state else {
+            try? await client.shutdown()
+            return
+        }
+        state = .running(Running(client: client, config: config, spawner: TaskSpawner()))
     }
 
     /// Runs every informer as a child task, and the metrics sampler, until cancelled.
     public func run() async throws {
-        guard let stream = startStream else { return try await waitForCancellation() }
-        await withDiscardingTaskGroup { group in
-            // Clusters without a kubeconfig have no client and nothing to sample.
-            if client != nil { group.addTask { await self.sampleMetrics() } }
-            for await informer in stream {
-                group.addTask { await informer.run() }
-            }
-        }
+        guard case .running(let running) = state else { return try await waitForCancellation() }
+        running.spawner.spawn { await self.sampleMetrics() }
+        await running.spawner.run()
         try Task.checkCancellation()
     }
 
-    private func shutdownClient() async {
-        guard let client else { return }
+    /// Ends every informer's subscribers and closes the client's connections. Idempotent.
+    public func stop() async {
+        let previous = state
+        state = .stopped
+        publishedRequests = 0
+        publishedFailures = 0
+        guard case .running(let running) = previous else { return }
+        running.spawner.finish()
+        let reason = HostError(.clusterStopping, "the cluster's Kubernetes client stopped")
+        for informer in running.informers.values { await informer.shutdown(reason: reason) }
         do {
-            try await client.shutdown()
+            try await running.client.shutdown()
         } catch {
             logger.debug("Kubernetes client shutdown: \(error)")
         }
@@ -111,42 +136,26 @@ public actor ClusterKube: ClusterChild {
     }
 
     private func publishMetrics() {
-        let stats = client?.stats ?? KubeClientStats()
+        guard case .running(let running) = state else { return }
+        let stats = running.client.stats
         let requests = metrics.counter(Self.requestsCounter, help: "Kubernetes API requests sent by the cluster's client.", labels: [])
         let errors = metrics.counter(Self.errorsCounter, help: "Kubernetes API requests of the cluster that failed.", labels: [])
         if stats.requests > publishedRequests { requests.increment(by: Int64(stats.requests - publishedRequests)) }
         if stats.failures > publishedFailures { errors.increment(by: Int64(stats.failures - publishedFailures)) }
         publishedRequests = max(publishedRequests, stats.requests)
         publishedFailures = max(publishedFailures, stats.failures)
-        metrics.gauge(Self.informersGauge, help: "Informers running for the cluster.", labels: []).set(Int64(informers.count))
+        metrics.gauge(Self.informersGauge, help: "Informers running for the cluster.", labels: []).set(Int64(running.informers.count))
         metrics.gauge(Self.watchesGauge, help: "Watch streams open to the cluster's API server.", labels: []).set(Int64(stats.openWatches))
-    }
-
-    /// Ends every informer's subscribers and closes the client's connections. Idempotent.
-    public func stop() async {
-        stopping = true
-        starts?.finish()
-        starts = nil
-        startStream = nil
-        let informers = Array(self.informers.values)
-        self.informers.removeAll()
-        let reason = HostError(.clusterStopping, "the cluster's Kubernetes client stopped")
-        for informer in informers { await informer.shutdown(reason: reason) }
-        await shutdownClient()
-        client = nil
-        config = nil
-        publishedRequests = 0
-        publishedFailures = 0
     }
 
     /// Server, context, client counters and every informer's sync state (never credentials).
     public func details() async -> [String: JSONValue] {
-        guard let client, let config else { return ["configured": false] }
-        let stats = client.stats
+        guard case .running(let running) = state else { return ["configured": false] }
+        let stats = running.client.stats
         var details: [String: JSONValue] = [
             "configured": true,
-            "server": .string(client.server),
-            "context": .string(config.contextName),
+            "server": .string(running.client.server),
+            "context": .string(running.config.contextName),
             "requests": .int(Int64(stats.requests)),
             "failures": .int(Int64(stats.failures)),
             "retries": .int(Int64(stats.retries)),
@@ -154,11 +163,11 @@ public actor ClusterKube: ClusterChild {
             "open_watches": .int(Int64(stats.openWatches)),
         ]
         if let error = stats.lastError {
-            details["last_api_error"] = ["code": .string(error.code.rawValue), "message": .string(error.message), "transient": .bool(error.transient)]
+            details["last_api_error"] = error.json
         }
         var list: [JSONValue] = []
-        for key in informers.keys.sorted(by: { "\($0.resource)/\($0.namespace ?? "")" < "\($1.resource)/\($1.namespace ?? "")" }) {
-            if let informer = informers[key] { list.append(await informer.status().json) }
+        for key in running.informers.keys.sorted(by: { "\($0.resource)/\($0.namespace ?? "")" < "\($1.resource)/\($1.namespace ?? "")" }) {
+            if let informer = running.informers[key] { list.append(await informer.status().json) }
         }
         details["informers"] = .array(list)
         return details
@@ -167,34 +176,44 @@ public actor ClusterKube: ClusterChild {
     // MARK: Use
 
     /// The cluster's client.
-    /// - Throws: `kubeconfig_invalid` when the cluster has no kubeconfig, `cluster_stopping` while stopping.
+    /// - Throws: `kubeconfig_invalid` when the cluster has no kubeconfig, `cluster_stopping` while
+    ///   stopping, `cluster_not_ready` before the child started.
     public func requireClient() throws -> KubeClient {
-        if stopping { throw HostError(.clusterStopping, "the cluster is stopping") }
-        guard let client else {
+        try requireRunning().client
+    }
+
+    private func requireRunning() throws -> Running {
+        switch state {
+        case .running(let running):
+            return running
+        case .unconfigured:
             throw HostError(.kubeconfigInvalid, "the cluster was registered without a kubeconfig; register it again with \"kubeconfig\"")
+        case .idle:
+            throw HostError(.clusterNotReady, "the cluster's Kubernetes client is not started yet", transient: true)
+        case .stopped:
+            throw HostError(.clusterStopping, "the cluster is stopping")
         }
-        return client
     }
 
     /// The informer of `resource` in `namespace` (nil: all namespaces), started on first use.
     public func informer(_ resource: KubeAPIResource, namespace: String?) throws -> KubeInformer {
-        let client = try requireClient()
+        var running = try requireRunning()
         let key = InformerID(resource: resource, namespace: resource.namespaced ? namespace : nil)
-        if let existing = informers[key] { return existing }
-        guard let starts else { throw HostError(.clusterStopping, "the cluster is stopping") }
-        let informer = KubeInformer(client: client, resource: resource, namespace: key.namespace, logger: logger)
-        informers[key] = informer
-        starts.yield(informer)
+        if let existing = running.informers[key] { return existing }
+        let informer = KubeInformer(client: running.client, resource: resource, namespace: key.namespace, logger: logger)
+        guard running.spawner.spawn({ await informer.run() }) else {
+            throw HostError(.clusterStopping, "the cluster is stopping")
+        }
+        running.informers[key] = informer
+        state = .running(running)
         return informer
     }
 
     /// The informer of `resource` in `namespace` if one runs and has synced.
     public func syncedInformer(_ resource: KubeAPIResource, namespace: String?) async -> KubeInformer? {
+        guard case .running(let running) = state else { return nil }
         let key = InformerID(resource: resource, namespace: resource.namespaced ? namespace : nil)
-        guard let informer = informers[key], await informer.status().synced else { return nil }
+        guard let informer = running.informers[key], await informer.status().synced else { return nil }
         return informer
     }
-
-    /// How many informers run (for leak checks).
-    public var informerCount: Int { informers.count }
 }

@@ -28,13 +28,25 @@ public actor ClusterRethink: ClusterChild {
     private let metrics: ClusterMetrics
     private let logger: Logger
 
-    private var connector: RethinkConnector?
-    private var fingerprint: ConnectorSettings?
-    private var runs: AsyncStream<RethinkConnector>.Continuation?
-    private var runStream: AsyncStream<RethinkConnector>?
-    private var stopping = false
+    /// The child's lifecycle; each state holds exactly what it needs.
+    private enum State {
+        /// Not started yet.
+        case idle
+        /// Started; no connector until the first `rethink.*` op.
+        case running(spawner: TaskSpawner, connector: Built?)
+        /// ``stop()`` ran: every feed ended, every connection closed.
+        case stopped
+    }
 
-    /// The settings a connector is built from (compared to decide on a rebuild; never logged).
+    /// A connector and the settings it was built from (compared to decide on a rebuild; never logged).
+    private struct Built {
+        let connector: RethinkConnector
+        let settings: ConnectorSettings
+    }
+
+    private var state = State.idle
+
+    /// The settings a connector is built from.
     struct ConnectorSettings: Equatable {
         var user: String
         var password: String
@@ -56,52 +68,33 @@ public actor ClusterRethink: ClusterChild {
     // MARK: ClusterChild
 
     public func start() async throws {
-        stopping = false
-        let (stream, continuation) = AsyncStream<RethinkConnector>.makeStream()
-        runStream = stream
-        runs = continuation
+        if case .running = state { return }
+        state = .running(spawner: TaskSpawner(), connector: nil)
     }
 
-    /// Runs each connector's changefeed group as a child task until cancelled.
+    /// Runs each connector's changefeed group, and the feed gauge sampler once a connector exists,
+    /// as child tasks until cancelled.
     public func run() async throws {
-        guard let stream = runStream else { return try await waitForCancellation() }
-        await withDiscardingTaskGroup { group in
-            var sampling = false
-            for await connector in stream {
-                // The feed gauge is sampled only once the cluster uses RethinkDB (idle clusters cost nothing).
-                if !sampling {
-                    sampling = true
-                    group.addTask { await self.sampleMetrics() }
-                }
-                group.addTask {
-                    do {
-                        try await connector.run()
-                    } catch {
-                        self.logger.debug("rethink connector run ended: \(error)")
-                    }
-                }
-            }
-        }
+        guard case .running(let spawner, _) = state else { return try await waitForCancellation() }
+        await spawner.run()
         try Task.checkCancellation()
     }
 
     /// Ends every feed and closes every connection. Idempotent.
     public func stop() async {
-        stopping = true
-        runs?.finish()
-        runs = nil
-        runStream = nil
-        if let connector {
-            await connector.shutdown()
-        }
-        connector = nil
-        fingerprint = nil
+        let previous = state
+        state = .stopped
         metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(0))
+        guard case .running(let spawner, let built) = previous else { return }
+        spawner.finish()
+        if let built { await built.connector.shutdown() }
     }
 
     public func details() async -> [String: JSONValue] {
-        guard let connector else { return ["connected": false, "address_source": .string(await addressSource())] }
-        let status = await connector.status()
+        guard case .running(_, let built?) = state else {
+            return ["connected": false, "address_source": .string(await addressSource())]
+        }
+        let status = await built.connector.status()
         metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(status.feeds.active))
         guard case .object(var object) = status.json else { return [:] }
         object["address_source"] = .string(await addressSource())
@@ -111,33 +104,61 @@ public actor ClusterRethink: ClusterChild {
     // MARK: Use
 
     /// The cluster's connector, built (or rebuilt after a settings change) from its settings.
-    /// - Throws: `cluster_stopping` while the cluster stops.
+    /// - Throws: `cluster_stopping` while the cluster stops, `cluster_not_ready` before it started.
     public func connector() async throws -> RethinkConnector {
-        if stopping || runs == nil { throw HostError(.clusterStopping, "the cluster is stopping") }
+        _ = try runningSpawner()
         let wanted = await currentSettings()
-        if let connector, fingerprint == wanted { return connector }
-        if let old = connector {
-            logger.info("rethinkdb settings changed; rebuilding the connector (its feeds end)")
-            await old.shutdown()
-        }
-        // Re-check after the suspension: stop() may have run meanwhile.
-        guard !stopping, let runs else { throw HostError(.clusterStopping, "the cluster is stopping") }
-        if let connector, fingerprint == wanted { return connector }
+        // Re-read the state after the suspension: stop() or another rebuild may have run meanwhile.
+        let spawner = try runningSpawner()
+        guard case .running(_, let previous) = state else { throw Self.stopping }
+        if let previous, previous.settings == wanted { return previous.connector }
         let configuration = RethinkConnectorConfiguration(
             user: wanted.user, password: wanted.password, maxConnections: wanted.poolSize,
             connectTimeout: .seconds(wanted.connectTimeoutSeconds), maxFeeds: wanted.maxFeeds,
             feedEventsPerSecond: wanted.feedEventsPerSecond, feedBurst: wanted.feedBurst, feedBatchRows: wanted.feedBatchRows)
         let discovery = RethinkDiscovery(settings: settings, kube: kube)
         let made = RethinkConnector(configuration: configuration, resolveAddress: { try await discovery.resolve() }, logger: logger)
-        connector = made
-        fingerprint = wanted
-        runs.yield(made)
+        guard spawner.spawn({ await self.runConnector(made) }) else { throw Self.stopping }
+        // The feed gauge is sampled only once the cluster uses RethinkDB (idle clusters cost nothing).
+        if previous == nil && !sampling {
+            sampling = true
+            spawner.spawn { await self.sampleMetrics() }
+        }
+        // Install the new connector before the old one's shutdown suspends, so callers meanwhile get the new one.
+        state = .running(spawner: spawner, connector: Built(connector: made, settings: wanted))
+        if let previous {
+            logger.info("rethinkdb settings changed; rebuilt the connector (the old one's feeds end)")
+            await previous.connector.shutdown()
+        }
         return made
     }
 
+    private var sampling = false
+
+    private func runConnector(_ connector: RethinkConnector) async {
+        do {
+            try await connector.run()
+        } catch {
+            logger.debug("rethink connector run ended: \(error)")
+        }
+    }
+
+    private func runningSpawner() throws -> TaskSpawner {
+        switch state {
+        case .running(let spawner, _): return spawner
+        case .idle: throw HostError(.clusterNotReady, "the cluster's RethinkDB connector is not started yet", transient: true)
+        case .stopped: throw Self.stopping
+        }
+    }
+
+    private static let stopping = HostError(.clusterStopping, "the cluster is stopping")
+
     /// Active changefeeds (for leak checks and metrics).
     public var activeFeeds: Int {
-        get async { await connector?.status().feeds.active ?? 0 }
+        get async {
+            guard case .running(_, let built?) = state else { return 0 }
+            return await built.connector.status().feeds.active
+        }
     }
 
     /// Copies the connector's feed count into the cluster's gauge every ``metricsSamplingInterval``.
@@ -152,30 +173,20 @@ public actor ClusterRethink: ClusterChild {
 
     /// The settings a connector is built from, read in one call on every `rethink.*` op.
     private func currentSettings() async -> ConnectorSettings {
-        let values = await settings.effectiveValues(Self.connectorKeys)
-        // Every key but the password has a schema default, and every layer is validated against the
-        // schema, so the fallbacks below are never taken for them; the password defaults to empty.
-        func string(_ key: String) -> String { values[key]?.stringValue ?? "" }
-        func int(_ key: String) -> Int { Int(values[key]?.intValue ?? 0) }
+        let values = await settings.snapshot()
         return ConnectorSettings(
-            user: string("rethinkdb.user"),
-            password: string("rethinkdb.password"),
-            poolSize: int("rethinkdb.pool_size"),
-            maxFeeds: int("rethinkdb.max_feeds"),
-            connectTimeoutSeconds: int("rethinkdb.connect_timeout_seconds"),
-            feedEventsPerSecond: int("rethinkdb.feed_events_per_second"),
-            feedBurst: int("rethinkdb.feed_burst"),
-            feedBatchRows: int("rethinkdb.feed_batch_rows"))
+            user: values[.rethinkUser],
+            password: values[.rethinkPassword] ?? "",
+            poolSize: values[.rethinkPoolSize],
+            maxFeeds: values[.rethinkMaxFeeds],
+            connectTimeoutSeconds: values[.rethinkConnectTimeoutSeconds],
+            feedEventsPerSecond: values[.rethinkFeedEventsPerSecond],
+            feedBurst: values[.rethinkFeedBurst],
+            feedBatchRows: values[.rethinkFeedBatchRows])
     }
 
-    static let connectorKeys = [
-        "rethinkdb.user", "rethinkdb.password", "rethinkdb.pool_size", "rethinkdb.max_feeds",
-        "rethinkdb.connect_timeout_seconds", "rethinkdb.feed_events_per_second", "rethinkdb.feed_burst",
-        "rethinkdb.feed_batch_rows",
-    ]
-
     private func addressSource() async -> String {
-        if await settings.value("rethinkdb.address") != nil { return "setting" }
+        if await settings.value(.rethinkAddress) != nil { return "setting" }
         return (try? await kube.requireClient()) != nil ? "kubernetes-service" : "none"
     }
 }

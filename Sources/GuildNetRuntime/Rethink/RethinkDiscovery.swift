@@ -18,7 +18,8 @@ struct RethinkDiscovery: Sendable {
     let kube: ClusterKube
 
     func resolve() async throws -> RethinkAddress {
-        if case .string(let text)? = await settings.value("rethinkdb.address") {
+        let values = await settings.snapshot()
+        if let text = values[.rethinkAddress] {
             return try RethinkAddress(parsing: text)
         }
         let client: KubeClient
@@ -29,13 +30,9 @@ struct RethinkDiscovery: Sendable {
                 .rethinkNotConfigured,
                 "no RethinkDB address: set rethinkdb.address, or register the cluster with a kubeconfig so the Service can be discovered")
         }
-        var service = "rethinkdb"
-        if case .string(let value)? = await settings.value("rethinkdb.service") { service = value }
-        var namespace = "default"
-        if case .string(let value)? = await settings.value("namespace") { namespace = value }
-        if case .string(let value)? = await settings.value("rethinkdb.namespace") { namespace = value }
-        var wantedPort = Int64(RethinkAddress.defaultPort)
-        if case .int(let value)? = await settings.value("rethinkdb.port") { wantedPort = value }
+        let service = values[.rethinkService]
+        let namespace = values[.rethinkNamespace] ?? values[.namespace]
+        let wantedPort = Int64(values[.rethinkPort])
         let object: JSONValue
         do {
             object = try await client.get(.services, namespace: namespace, name: service)

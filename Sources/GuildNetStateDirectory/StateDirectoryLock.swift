@@ -1,5 +1,9 @@
-import Foundation
 import GuildNetCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An exclusive advisory lock (`flock`) on `<state-dir>/hostapp.lock`, held by the daemon for its
 /// whole life so that a second daemon, or a migration, cannot open the same DBs at once.
@@ -12,11 +16,11 @@ public final class StateDirectoryLock: Sendable {
     /// - Throws: ``HostError`` `state_dir_locked` when another process holds it, `io_error` otherwise.
     public init(stateDirectory: String) throws(HostError) {
         do {
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try AtomicFile.makeDirectories(stateDirectory)
         } catch {
-            throw HostError(.io, "cannot create state directory \(stateDirectory): \(error.localizedDescription)")
+            throw HostError(.io, "cannot create state directory \(stateDirectory): \(error.reason)")
         }
-        path = stateDirectory + "/hostapp.lock"
+        path = StateDirectory(stateDirectory).lock
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw HostError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
