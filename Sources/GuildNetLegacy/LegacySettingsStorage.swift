@@ -40,7 +40,7 @@ public struct LegacySettingsStorage: ClusterSettingsStorage {
 
     public func save(_ values: [String: JSONValue]) throws {
         var fields = try record() ?? [:]
-        for key in fields.keys where (try? SettingsSchema.validateKey(key)) != nil && values[key] == nil {
+        for key in fields.keys where SettingsSchema.isAllowed(key) && values[key] == nil {
             fields[key] = nil
         }
         for (key, value) in values { fields[key] = value }

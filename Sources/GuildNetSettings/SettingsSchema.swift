@@ -98,6 +98,11 @@ public enum SettingsSchema {
         isSecret(key) ? SecretKeys.redacted : value
     }
 
+    /// Whether settings may hold `key`: a known key, or a free-form key under ``customPrefix``.
+    public static func isAllowed(_ key: String) -> Bool {
+        entries[key] != nil || (key.hasPrefix(customPrefix) && (try? validateKey(key)) != nil)
+    }
+
     /// Refuses a key that is neither known nor custom, suggesting the closest known key.
     static func requireKnown(_ key: String) throws(HostError) {
         guard entries[key] == nil, !key.hasPrefix(customPrefix) else { return }

@@ -65,8 +65,8 @@ struct ControlDispatcherTests {
             let lines = [
                 "{\"id\":1,\"op\":\"cluster.register\",\"cluster\":\"s\",\"settings\":{\"rethinkdb.password\":\"\(secret)\"}}",
                 "{\"id\":2,\"op\":\"settings.get\",\"cluster\":\"s\"}",
-                "{\"id\":3,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"api_token\",\"value\":\"\(secret)\"}",
-                "{\"id\":4,\"op\":\"settings.get\",\"cluster\":\"s\",\"key\":\"api_token\"}",
+                "{\"id\":3,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"custom.api_token\",\"value\":\"\(secret)\"}",
+                "{\"id\":4,\"op\":\"settings.get\",\"cluster\":\"s\",\"key\":\"custom.api_token\"}",
                 "{\"id\":5,\"op\":\"settings.set\",\"cluster\":\"s\",\"key\":\"rethinkdb.password\",\"value\":[\"\(secret)\"]}",
                 "{\"id\":6,\"op\":\"cluster.status\",\"cluster\":\"s\"}",
             ]
@@ -75,7 +75,7 @@ struct ControlDispatcherTests {
                 #expect(!reply.contains(secret), "\(reply)")
             }
             let reply = try JSONParser.parse(await dispatcher.respond(to: Array(lines[3].utf8)).reply)
-            #expect(reply["result"]?["settings"]?["api_token"]?["value"] == "<redacted>")
+            #expect(reply["result"]?["settings"]?["custom.api_token"]?["value"] == "<redacted>")
         }
     }
 }

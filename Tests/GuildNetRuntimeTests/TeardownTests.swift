@@ -86,7 +86,7 @@ struct TeardownTests {
         try await withRunningHost(stateDirectory: dir.path, logs: logs) { host in
             _ = try await host.register(RegisterRequest(name: "creds", settings: ["rethinkdb.password": .string(secret), "namespace": "apps"]))
             let cluster = try await host.cluster(named: "creds")
-            _ = try await cluster.settings.set(["api_token": .string(secret + "-token")])
+            _ = try await cluster.settings.set(["custom.api_token": .string(secret + "-token")])
             let setting = try #require(await cluster.settings.effective("rethinkdb.password"))
             #expect(setting.displayValue == SecretKeys.redacted)
             #expect(setting.value == .string(secret))

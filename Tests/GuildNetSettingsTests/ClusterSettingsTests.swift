@@ -102,15 +102,15 @@ struct ClusterSettingsTests {
     @Test("effectiveAll lists every key of every layer, sorted, with defaults")
     func effectiveAll() async throws {
         try await withTemporaryDirectory { dir in
-            let host = HostSettingsSources(cli: ["zeta": 1], env: ["alpha": "a"], global: ["namespace": "g"])
-            let settings = try makeSettings(dir, host: host, initial: ["middle": true])
+            let host = HostSettingsSources(cli: ["custom.zeta": 1], env: ["custom.alpha": "a"], global: ["namespace": "g"])
+            let settings = try makeSettings(dir, host: host, initial: ["custom.middle": true])
             try await settings.start()
             let all = await settings.effectiveAll()
             let keys = all.map(\.key)
             #expect(keys == keys.sorted())
-            #expect(Set(keys) == Set(SettingsSchema.defaults.keys).union(["zeta", "alpha", "middle", "namespace"]))
+            #expect(Set(keys) == Set(SettingsSchema.defaults.keys).union(["custom.zeta", "custom.alpha", "custom.middle", "namespace"]))
             #expect(all.first { $0.key == "namespace" }?.layer == .global)
-            #expect(all.first { $0.key == "middle" }?.layer == .cluster)
+            #expect(all.first { $0.key == "custom.middle" }?.layer == .cluster)
             #expect(all.first { $0.key == "rethinkdb.port" }?.value == 28015)
             await settings.stop()
         }
@@ -392,7 +392,7 @@ struct ClusterSettingsTests {
             let capture = LogCapture()
             let host = try HostSettingsSources.load(
                 cliAssignments: ["custom.api_token=cli-token-value"],
-                environment: ["GUILDNET_SETTING_TS_AUTH_KEY": "env-authkey-value"],
+                environment: ["GUILDNET_SETTING_CUSTOM__TS_AUTH_KEY": "env-authkey-value"],
                 envFile: nil, configFile: nil)
             let settings = try makeSettings(
                 dir, host: host, initial: ["rethinkdb.password": "initial-password-value"], logger: capture.logger())
@@ -408,7 +408,7 @@ struct ClusterSettingsTests {
                 #expect(setting.displayValue == SecretKeys.redacted, "\(setting.key)")
             }
             #expect(await settings.effective("custom.api_token")?.displayValue == SecretKeys.redacted)
-            #expect(await settings.effective("ts_auth_key")?.displayValue == SecretKeys.redacted)
+            #expect(await settings.effective("custom.ts_auth_key")?.displayValue == SecretKeys.redacted)
 
             // A bad value for the secret key is reported without the value.
             let error = await asyncHostError { try await settings.set(["rethinkdb.password": ["hunter2-array-value"]]) }

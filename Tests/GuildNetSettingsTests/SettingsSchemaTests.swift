@@ -65,7 +65,8 @@ private let coercionTable: [SchemaRow] = [
     SchemaRow(key: "rethinkdb.address", input: 28015, expected: nil),
     // unknown keys keep any value
     SchemaRow(key: "custom.anything", input: ["a": 1], expected: ["a": 1]),
-    SchemaRow(key: "x-y.z_1", input: [1, "two"], expected: [1, "two"]),
+    SchemaRow(key: "x-y.z_1", input: [1, "two"], expected: nil),  // unknown keys are refused
+    SchemaRow(key: "custom.x-y.z_1", input: [1, "two"], expected: [1, "two"]),
     SchemaRow(key: "custom.flag", input: "true", expected: "true"),
     // bad keys
     SchemaRow(key: "bad key", input: "x", expected: nil),

@@ -126,13 +126,13 @@ struct DaemonEndToEndTests {
         let secret = "Hunter2-\(UUID().uuidString)"
         let daemon = try HostappProcess(
             stateDirectory: dir.path, extra: ["--log-level", "trace", "--set", "rethinkdb.user=ops"],
-            environment: ["GUILDNET_SETTING_API_TOKEN": secret + "-env"])
+            environment: ["GUILDNET_SETTING_CUSTOM__API_TOKEN": secret + "-env"])
         defer { daemon.terminate() }
         _ = try await daemon.waitUntilReady()
         var replies: [String] = []
         for request in [
             "{\"id\":\"1\",\"op\":\"cluster.register\",\"cluster\":\"c\",\"settings\":{\"rethinkdb.password\":\"\(secret)\"}}",
-            "{\"id\":\"2\",\"op\":\"settings.set\",\"cluster\":\"c\",\"settings\":{\"ts_client_auth\":\"\(secret)-ts\"}}",
+            "{\"id\":\"2\",\"op\":\"settings.set\",\"cluster\":\"c\",\"settings\":{\"custom.ts_client_auth\":\"\(secret)-ts\"}}",
             "{\"id\":\"3\",\"op\":\"settings.get\",\"cluster\":\"c\"}",
             "{\"id\":\"4\",\"op\":\"cluster.status\",\"cluster\":\"c\"}",
         ] {
@@ -143,7 +143,7 @@ struct DaemonEndToEndTests {
         }
         let settings = try JSONParser.parse(replies[2])
         #expect(settings["result"]?["settings"]?["rethinkdb.password"]?["value"] == "<redacted>")
-        #expect(settings["result"]?["settings"]?["api_token"]?["source"] == "env")
+        #expect(settings["result"]?["settings"]?["custom.api_token"]?["source"] == "env")
         #expect(settings["result"]?["settings"]?["rethinkdb.user"]?["source"] == "cli")
         daemon.terminate()
         #expect(try await daemon.waitForExit() == 0)
