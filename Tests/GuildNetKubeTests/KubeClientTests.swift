@@ -146,9 +146,11 @@ struct KubeClientTests {
 
     @Test("the rate limiter queues requests beyond the burst instead of failing them")
     func rateLimited() async throws {
-        let options = KubeClientOptions(qps: 50, burst: 2)
+        // One token a second and a burst of 2: the third request waits unless the first two took
+        // a second (a slow, loaded machine cannot make this pass by accident or fail it).
+        let options = KubeClientOptions(qps: 1, burst: 2)
         try await S.withSimClient(options: options) { _, _, client in
-            for _ in 0..<8 { _ = try await client.rawGET("/version") }
+            for _ in 0..<3 { _ = try await client.rawGET("/version") }
             #expect(client.stats.throttledWaits >= 1)
             #expect(client.stats.failures == 0)
         }
