@@ -74,22 +74,26 @@ public actor ClusterKube: ClusterChild {
     /// cluster registered without a kubeconfig has no client: its `k8s.*` ops fail with
     /// `kubeconfig_invalid` and the child stays running.
     public func start() async throws {
+        // A restart after a failure begins from `idle` again; stop() moves to `stopped`, and every
+        // step below re-checks the state after its suspensions.
+        state = .idle
         let config: KubeClusterConfig
         if let registeredConfig {
             config = registeredConfig
         } else if let text = try await loadKubeconfig() {
             config = try ResolvedKubeconfig.parse(stored: text)
         } else {
-            state = .unconfigured
+            if case .idle = state { state = .unconfigured }
             return
         }
+        let values = await settings.snapshot()
         var options = KubeClientOptions()
-        options.qps = Double(await settings.value(.kubeQPS))
-        options.burst = await settings.value(.kubeBurst)
-        options.requestTimeout = .seconds(await settings.value(.kubeRequestTimeoutSeconds))
+        options.qps = Double(values[.kubeQPS])
+        options.burst = values[.kubeBurst]
+        options.requestTimeout = .seconds(values[.kubeRequestTimeoutSeconds])
         let client = try KubeClient.make(config: config, options: options, logger: logger)
-        // stop() may have run while the settings were read.
         guard case .idle = state else {
+            // stop() ran while the settings were read: nothing may stay open.
             try? await client.shutdown()
             return
         }
