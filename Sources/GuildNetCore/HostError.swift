@@ -62,6 +62,9 @@ extension ErrorCode {
     public static let rethinkNotConfigured: ErrorCode = "rethink_not_configured"
     public static let rethinkFeedLimit: ErrorCode = "rethink_feed_limit"
     public static let rethinkFeedSkipped: ErrorCode = "rethink_feed_skipped"
+    /// RethinkDB answered with an availability error (`OP_FAILED`/`OP_INDETERMINATE`, e.g. "primary
+    /// replica for shard … not available" while a table starts after a restart or fails over).
+    public static let rethinkUnavailable: ErrorCode = "rethink_unavailable"
     // Host
     public static let stateDirLocked: ErrorCode = "state_dir_locked"
     public static let io: ErrorCode = "io_error"
@@ -89,7 +92,7 @@ public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
         case .dbLocked, .dbUnavailable, .clusterStopping, .clusterNotReady, .teardownTimeout, .timeout, .io, .childFailed,
             .credentialPluginFailed, .k8sConflict, .k8sExpired, .k8sTooManyRequests, .k8sServerTimeout, .k8sServerError,
             .k8sTransport, .k8sUnavailable, .rethinkUnreachable, .rethinkConnectionLost, .rethinkFeedLimit,
-            .rethinkFeedSkipped:
+            .rethinkFeedSkipped, .rethinkUnavailable:
             return true
         default:
             return false

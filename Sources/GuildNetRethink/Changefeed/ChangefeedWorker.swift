@@ -172,6 +172,14 @@ final class ChangefeedWorker: Sendable {
     /// Opens the feed again, waiting with backoff between attempts (and `firstDelay` before the
     /// first); `nil` once the sink was finished.
     private func resubscribe(after firstDelay: Duration? = nil) async -> RethinkCursor? {
+        var waitingForTable = false
+        counters.update { $0.resubscribing += 1 }
+        defer {
+            counters.update {
+                $0.resubscribing -= 1
+                if waitingForTable { $0.waitingForTable -= 1 }
+            }
+        }
         var attempt = 0
         while true {
             if let delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay {
@@ -208,14 +216,24 @@ final class ChangefeedWorker: Sendable {
                     sink.finish(failure)
                     return nil
                 }
+                // A table that is not ready yet (the server restarted, a replica fails over): keep
+                // trying with the capped backoff; the feed never ends for it.
+                let unavailable = failure.code == .rethinkUnavailable
+                if unavailable != waitingForTable {
+                    waitingForTable = unavailable
+                    counters.update { $0.waitingForTable += unavailable ? 1 : -1 }
+                }
+                if unavailable { counters.update { $0.unavailableRetries += 1 } }
                 logger.debug("rethink changefeed resubscribe failed", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
             }
         }
     }
 
-    /// The failures a feed resumes after: its connection was lost, or the server skipped changes.
+    /// The failures a feed resumes after: its connection was lost, the server skipped changes, or
+    /// the table became unavailable (`Changefeed aborted (table unavailable).` on a failover).
     static func resumesAfter(_ error: HostError) -> Bool {
         error.code == .rethinkConnectionLost || error.code == .rethinkUnreachable || error.code == .rethinkFeedSkipped
+            || error.code == .rethinkUnavailable
     }
 
     /// The server's notice, inside the feed, that its queue overflowed and changes were skipped:
