@@ -133,6 +133,8 @@ struct RestartEndToEndTests {
                 let watch = try #require(
                     try await E.call(client, "w", ["op": "k8s.watch", "cluster": "restarts", "resource": "pods", "namespace": "default"])["sub"]?.stringValue)
                 _ = try await Self.read(client, sub: watch) { $0["type"] == "SYNCED" }
+                _ = try await kube.create(.pods, Self.pod("victim"))
+                _ = try await Self.read(client, sub: watch) { $0["object"]?["metadata"]?["name"] == "victim" }
                 // Three restarts within a few seconds, each once the daemon reacted to the one before
                 // (it sent a request since), with writes before and after each.
                 for round in 0..<3 {
@@ -142,11 +144,11 @@ struct RestartEndToEndTests {
                     _ = try await kube.create(.pods, Self.pod("flap-\(round)"))
                     try await eventually("the daemon sent a request after restart \(round)") { await kube.requestCount > requests }
                 }
-                try await kube.delete(.pods, name: "flap-0")
+                try await kube.delete(.pods, name: "victim")
                 var seen: Set<String> = []
                 _ = try await Self.read(client, sub: watch) { event in
                     if let name = event["object"]?["metadata"]?["name"]?.stringValue { seen.insert("\(event["type"]?.stringValue ?? "") \(name)") }
-                    return seen.isSuperset(of: ["ADDED flap-1", "ADDED flap-2", "DELETED flap-0"])
+                    return seen.isSuperset(of: ["ADDED flap-0", "ADDED flap-1", "ADDED flap-2", "DELETED victim"])
                 }
                 try await eventually("the informer cache equals the API server") { try await Self.cacheMatches(client, kube) }
             }
