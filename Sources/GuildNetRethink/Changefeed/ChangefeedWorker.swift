@@ -103,6 +103,11 @@ final class ChangefeedWorker: Sendable {
     /// budget, and yields its thread if it did not have to wait (fairness between feeds and clusters).
     static let itemsPerTurn = 32
 
+    /// The longest wait between attempts while the table is unavailable: a restarted server's
+    /// tables become ready within seconds, and the feed should follow within one short step, not
+    /// one step of the connection backoff (up to its cap).
+    static let unavailableRetryCap: Duration = .seconds(1)
+
     /// Skip-resumes closer together than this count as one streak: each further one waits longer
     /// (the connector's backoff) before re-subscribing, so a feed under a lasting flood re-reads its
     /// rows at most once per backoff cap instead of in a tight loop.
@@ -182,7 +187,9 @@ final class ChangefeedWorker: Sendable {
         }
         var attempt = 0
         while true {
-            if let delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay {
+            var delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay
+            if waitingForTable, let wait = delay, wait > Self.unavailableRetryCap { delay = Self.unavailableRetryCap }
+            if let delay {
                 do {
                     try await Task.sleep(for: delay)
                 } catch {
