@@ -150,6 +150,48 @@ struct KubeInformerTests {
         }
     }
 
+    @Test("after an API server restart (watch cache rebuilt past the informer's RV) the watch's 410 leads to one consistent relist, and writes after the restart arrive")
+    func restartRelistsConsistentlyOnce() async throws {
+        var simOptions = KubeSimOptions()
+        simOptions.bookmarkInterval = .seconds(3600)  // no bookmark may advance the watch's RV before the restart
+        try await S.withSimClient(simOptions: simOptions) { sim, _, client in
+            try await sim.bulkCreatePods(prefix: "seed", count: 5)
+            let informer = KubeInformer(client: client, resource: .pods, namespace: "default", options: S.fastInformer, logger: S.quietLogger)
+            try await S.withInformers([informer]) {
+                try await informer.waitUntilSynced(timeout: .seconds(10))
+                let (_, events) = await informer.subscribe(includeInitial: false, bufferLimit: 10_000)
+                let log = EventLog()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await Self.drain(events, into: log) }
+                    try await eventually("a watch is open") { await sim.openWatchCount == 1 }
+                    // Writes to another resource move the global RV past the pods watch's (as events
+                    // and leases do on a real cluster), so the rebuilt watch cache starts after it.
+                    for index in 0..<3 { _ = try await sim.create(.configmaps, ["metadata": ["name": .string("cm-\(index)")]]) }
+                    let staleRV = await informer.status().resourceVersion
+                    await sim.restart()
+                    _ = try await sim.create(.pods, S.pod("after"))
+                    try await sim.delete(.pods, name: "seed-0")
+                    try await eventually("the writes after the restart reached the subscriber") {
+                        let added = await log.contains("ADDED", name: "after")
+                        let deleted = await log.contains("DELETED", name: "seed-0")
+                        return added && deleted
+                    }
+                    try await eventually("the cache equals the server") {
+                        try await Self.cacheMatchesServer(informer, sim, .pods, namespace: "default")
+                    }
+                    _ = try await sim.create(.pods, S.pod("live"))
+                    try await eventually("live events flow again") { await log.contains("ADDED", name: "live") }
+                    group.cancelAll()
+                    #expect(staleRV != String(await sim.resourceVersion))
+                }
+                let status = await informer.status()
+                #expect(status.relists == 1, "one relist, at resourceVersion \"\", not a loop at the refused RV")
+                #expect(status.lastError?.code == .k8sExpired)
+                #expect(status.synced && status.objects == 6)
+            }
+        }
+    }
+
     @Test("an initial snapshot taken during concurrent writes has no gap: replaying the stream gives the server state")
     func gapFreeSnapshot() async throws {
         try await S.withSimClient { sim, _, client in

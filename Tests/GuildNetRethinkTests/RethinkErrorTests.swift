@@ -27,6 +27,31 @@ import Testing
         #expect(!error.transient)
     }
 
+    /// Availability errors (`OP_FAILED` other than the schema messages, `OP_INDETERMINATE`) are transient.
+    @Test(arguments: [
+        (RethinkWire.ErrorType.opFailed, "cannot subscribe to table `gn.items`: primary replica for shard [\"\", +inf) not available"),
+        (.opFailed, "Cannot perform read: primary replica for shard [\"\", +inf) not available"),
+        (.opFailed, "Changefeed aborted (table unavailable)."),
+        (.opIndeterminate, "Cannot perform write: lost contact with primary replica"),
+    ])
+    func classifiesAvailabilityErrors(errorType: RethinkWire.ErrorType, message: String) throws {
+        let classified = RethinkError.classify(responseType: .runtimeError, errorType: errorType, message: message)
+        #expect(classified == .unavailable(message: message, errorType: errorType))
+        let error = classified.hostError
+        #expect(error.code == .rethinkUnavailable)
+        #expect(error.transient)
+        #expect(error.message.hasSuffix(message))
+        let payload = Array(#"{"t":18,"e":\#(errorType.rawValue),"r":[\#(JSONValue.string(message).jsonString)],"b":[]}"#.utf8)
+        #expect(try RethinkResponse(payload: payload).error == classified)
+    }
+
+    @Test func indexMissingIsAQueryError() {
+        let error = RethinkError.classify(
+            responseType: .runtimeError, errorType: .opFailed, message: "Index `nope` was not found on table `test.t`.")
+        #expect(error.hostError.code == .rethinkQueryError)
+        #expect(!error.hostError.transient)
+    }
+
     @Test func decodesErrorResponses() throws {
         let payload = Array(#"{"t":18,"e":4100000,"r":["Database `nope` does not exist."],"b":[]}"#.utf8)
         let response = try RethinkResponse(payload: payload)

@@ -39,4 +39,26 @@ struct RethinkSimRefereeTests {
             #expect(await sim.activeChangefeeds == 0)
         }
     }
+
+    @Test("the Python driver after a restart: ReqlOpFailedError (a ReqlAvailabilityError) with RethinkDB's primary-replica messages for reads, writes and changefeeds until the tables are ready, then the same rows")
+    func officialDriverSeesRestartUnavailability() async throws {
+        try await Self.requireDriver()
+        try await RethinkSim.withRunning { sim, endpoint in
+            try await sim.createDatabase("restart")
+            try await sim.createTable("items", database: "restart")
+            try await sim.insert([["id": 1]], table: "items", database: "restart")
+            // A window longer than the script needs; ended below rather than waited out.
+            await sim.restart(unavailableFor: .seconds(600))
+            #expect(await sim.tablesAvailable == false)
+            for phase in ["restarted", "ready"] {
+                if phase == "ready" { await sim.makeTablesAvailable() }
+                let result = try await runProcess(
+                    Self.env, ["python3", Self.script, "--port", String(endpoint.port), "--password", "", "--phase", phase])
+                let summary = try? JSONParser.parse(result.output.split(separator: "\n").last.map(String.init) ?? "")
+                #expect(result.exitCode == 0, "\(phase): \(result.output)")
+                #expect(summary?["failed"] == [], "\(phase): \(result.output)")
+            }
+            #expect(try await sim.documents(table: "items", database: "restart").count == 1)
+        }
+    }
 }

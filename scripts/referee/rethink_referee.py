@@ -2,7 +2,12 @@
 """Referee for RethinkSim: the official RethinkDB Python driver (PyPI `rethinkdb` 2.4.10.post1)
 runs a fixed scenario against a server and prints a JSON summary; exit 0 only if every check passes.
 
-Usage: rethink_referee.py --port PORT --password PASSWORD [--host HOST] [--user USER]
+Usage: rethink_referee.py --port PORT --password PASSWORD [--host HOST] [--user USER] [--phase PHASE]
+
+Phases: `scenario` (default) the full scenario; `restarted` a server inside a restart's
+unavailability window (table `restart.items` holding row {"id": 1}): reads, writes and changefeeds
+must raise ReqlOpFailedError (a ReqlAvailabilityError) with RethinkDB's "primary replica" messages,
+while db_list still answers; `ready` the same server once its tables serve again.
 """
 import argparse
 import json
@@ -12,7 +17,7 @@ import traceback
 
 try:
     from rethinkdb import RethinkDB
-    from rethinkdb.errors import ReqlAuthError, ReqlOpFailedError
+    from rethinkdb.errors import ReqlAuthError, ReqlAvailabilityError, ReqlOpFailedError
 except ImportError as error:  # the Swift test reports this output
     print(json.dumps({"ok": False, "error": "python module rethinkdb missing: %s (pip install rethinkdb==2.4.10.post1)" % error}))
     sys.exit(3)
@@ -31,10 +36,18 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", required=True)
+    parser.add_argument("--phase", default="scenario", choices=["scenario", "restarted", "ready"])
     args = parser.parse_args()
 
     def connect(password=args.password):
         return r.connect(host=args.host, port=args.port, user=args.user, password=password, timeout=10)
+
+    if args.phase == "restarted":
+        restarted(connect())
+        return
+    if args.phase == "ready":
+        ready(connect())
+        return
 
     conn = connect()
     check("server_info", conn.server()["name"] != "", conn.server())
@@ -161,6 +174,42 @@ def main():
         check("wrong_password_refused", "Wrong password" in str(error), str(error))
 
     check("db_drop", r.db_drop("referee").run(conn)["dbs_dropped"] == 1)
+    conn.close()
+
+
+SHARD = 'primary replica for shard ["", +inf) not available'
+
+
+def expect_op_failed(name, query, conn, message):
+    """`query` must raise ReqlOpFailedError (a ReqlAvailabilityError) carrying `message`."""
+    try:
+        result = query.run(conn)
+        check(name, False, "no error: %r" % (result,))
+    except ReqlOpFailedError as error:
+        check(name, isinstance(error, ReqlAvailabilityError) and error.message == message, error.message)
+    except Exception as error:  # another class is a failed check, with its name
+        check(name, False, "%s: %s" % (type(error).__name__, error))
+
+
+def restarted(conn):
+    """A restarted server before its tables are ready."""
+    check("restart_db_list_answers", "restart" in r.db_list().run(conn), r.db_list().run(conn))
+    items = r.db("restart").table("items")
+    expect_op_failed("restart_read_op_failed", items.get(1), conn, "Cannot perform read: " + SHARD)
+    expect_op_failed("restart_count_op_failed", items.count(), conn, "Cannot perform read: " + SHARD)
+    expect_op_failed("restart_write_op_failed", items.insert({"id": 2}), conn, "Cannot perform write: " + SHARD)
+    expect_op_failed("restart_changes_op_failed", items.changes(), conn, "cannot subscribe to table `restart.items`: " + SHARD)
+    conn.close()
+
+
+def ready(conn):
+    """The same server once its tables serve again: nothing was written meanwhile."""
+    rows = list(r.db("restart").table("items").order_by("id").run(conn))
+    check("restart_ready_rows", rows == [{"id": 1}], rows)
+    feed = r.db("restart").table("items").changes(include_initial=True).run(conn)
+    first = next(feed)
+    check("restart_ready_changes", first == {"new_val": {"id": 1}}, first)
+    feed.close()
     conn.close()
 
 

@@ -3,15 +3,24 @@ import GuildNetCore
 import Logging
 
 /// A cache of one resource (in one namespace, or all) kept equal to the server by list + watch,
-/// mimicking client-go's Reflector:
+/// following client-go's Reflector (docs/architecture.md, "Informers and client-go's Reflector",
+/// tabulates each rule):
 ///
-/// 1. List with the pager (`resourceVersion=0` first), replace the cache, remember the list's RV.
-/// 2. Watch from that RV with bookmarks and a `timeoutSeconds` in [300, 600). Every event,
+/// 1. List with the pager and replace the cache. The list's resourceVersion is
+///    ``relistResourceVersion``: `0` for the first list (served from the watch cache), the last
+///    synced RV afterwards, and `""` (a consistent read of the latest state) once the server refused
+///    that RV. Lists at a specific RV are not paged (so the watch cache answers them, with data at
+///    least as new) unless the first list came back in pages (no watch cache).
+/// 2. Watch from the last RV with bookmarks and a `timeoutSeconds` in [300, 600). Every event,
 ///    bookmarks included, advances the RV.
-/// 3. A clean end re-watches at once (one that ends in under a second with no event counts as a
-///    failure). A dropped stream, 429 or a transport failure backs off and re-watches from the RV.
-/// 4. 410 Expired/Gone (HTTP or an `ERROR` event), or any other watch error, backs off and relists
-///    with the RV; if that list is itself 410, it relists at once with `resourceVersion=""`.
+/// 3. A clean end, or a stream cut after the watch ran a while, re-watches at once (one that ends in
+///    under a second with no event counts as a failure). 429, 5xx and transport failures when
+///    opening back off and re-watch from the RV.
+/// 4. 410 Expired/Gone from a watch (HTTP or an `ERROR` event) marks the RV unavailable: after a
+///    backoff the next list is a consistent read (`resourceVersion=""`), never the refused RV again
+///    (a restarted API server still lists at an old RV from etcd, but refuses to watch from it).
+///    A list refused with 410 or "too large resource version" is repeated at once with `""`.
+///    Other watch errors (a garbled stream, 401/403/404) back off and relist from the RV.
 /// 5. Backoff: 0.8 s doubling to 30 s with jitter 1.0, reset after 2 min without failure.
 ///
 /// A relist replaces the cache and emits the differences, so subscribers see every change.
@@ -29,6 +38,12 @@ public actor KubeInformer {
     var subscribers = InformerSubscribers()
     var syncWaiters: [AsyncStream<Void>.Continuation] = []
     var lastSyncRV = ""
+    /// The server refused `lastSyncRV` (410 from a watch or a list, or "too large"): the next list
+    /// is a consistent read (client-go's `isLastSyncResourceVersionUnavailable`).
+    var lastSyncRVUnavailable = false
+    /// The first (`resourceVersion=0`) list came back in pages: the server has no watch cache, so
+    /// later lists at a specific RV keep paging (client-go's `paginatedResult`).
+    var paginatedResult = false
     var synced = false
     var running = false
     /// Set once stopped (run() returned or shutdown(reason:)): new subscriptions get a finished stream.
@@ -58,7 +73,8 @@ public actor KubeInformer {
 
     /// What ended one watch.
     private enum WatchOutcome {
-        case ended(events: Int, duration: Duration)
+        /// The stream ended cleanly (`error` nil) or was cut after the server accepted the watch.
+        case ended(events: Int, duration: Duration, error: HostError?)
         /// Back off, then watch again from the last RV.
         case rewatch(HostError)
         /// Back off, then relist from the last RV.
@@ -77,20 +93,19 @@ public actor KubeInformer {
         stoppedReason = nil
         defer { stop() }
         logger.debug("informer started")
-        var listRV: String? = "0"
-        var isFirstList = true
+        var needsList = true
         loop: while !Task.isCancelled {
-            if let rv = listRV {
+            if needsList {
+                let rv = relistResourceVersion
                 do {
-                    try await relist(resourceVersion: rv, counted: !isFirstList)
-                    isFirstList = false
-                    listRV = nil
+                    try await relist(resourceVersion: rv, counted: synced)
+                    needsList = false
                 } catch {
                     if isCancellation(error) { break loop }
                     let hostError = HostError.wrapping(error, as: .k8sTransport)
                     record(hostError)
-                    if hostError.code == .k8sExpired && !rv.isEmpty {
-                        listRV = ""  // the RV itself is too old: list the latest state at once
+                    if Self.refusesResourceVersion(hostError) && !rv.isEmpty {
+                        lastSyncRVUnavailable = true  // list the latest state at once
                         continue
                     }
                     guard await backoff() else { break loop }
@@ -100,10 +115,13 @@ public actor KubeInformer {
             switch await watchOnce() {
             case .cancelled:
                 break loop
-            case .ended(let events, let duration):
+            case .ended(let events, let duration, let error):
                 watchRestarts += 1
+                if let error { record(error) }
                 if events == 0 && duration < options.minimumWatchDuration {
-                    record(HostError(.k8sTransport, "very short watch: \(resource) ended after \(duration) without events"))
+                    if error == nil {
+                        record(HostError(.k8sTransport, "very short watch: \(resource) ended after \(duration) without events"))
+                    }
                     guard await backoff() else { break loop }
                 }
             case .rewatch(let error):
@@ -112,8 +130,9 @@ public actor KubeInformer {
                 guard await backoff() else { break loop }
             case .relist(let error):
                 record(error)
+                if error.code == .k8sExpired { lastSyncRVUnavailable = true }
                 guard await backoff() else { break loop }
-                listRV = lastSyncRV
+                needsList = true
             }
         }
         logger.debug("informer stopped")
@@ -128,12 +147,34 @@ public actor KubeInformer {
         error is CancellationError || Task.isCancelled
     }
 
+    /// The resourceVersion of the next list (client-go's `relistResourceVersion`): `""` once the
+    /// server refused the last one, `0` before the first list, else the last synced RV.
+    var relistResourceVersion: String {
+        if lastSyncRVUnavailable { return "" }
+        return lastSyncRV.isEmpty ? "0" : lastSyncRV
+    }
+
+    /// The page size of a list at `resourceVersion` (client-go's pager rule): lists at a specific RV
+    /// are not paged, so a watch cache answers them (with data at least as new as the RV) instead of
+    /// etcd answering exactly at that RV, unless the first list showed the server pages (no watch cache).
+    func pageSize(forResourceVersion resourceVersion: String) -> Int {
+        if resourceVersion.isEmpty || resourceVersion == "0" || paginatedResult { return options.pageSize }
+        return 0
+    }
+
+    /// 410 Expired/Gone, or the 504 "Too large resource version" of a server behind the RV.
+    static func refusesResourceVersion(_ error: HostError) -> Bool {
+        error.code == .k8sExpired || (error.code == .k8sServerTimeout && error.message.contains("Too large resource version"))
+    }
+
     /// Lists everything and replaces the cache, emitting the differences.
     private func relist(resourceVersion: String, counted: Bool) async throws {
         let list = try await client.listAll(
-            resource, namespace: namespace, pageSize: options.pageSize, resourceVersion: resourceVersion,
+            resource, namespace: namespace, pageSize: pageSize(forResourceVersion: resourceVersion), resourceVersion: resourceVersion,
             labelSelector: options.labelSelector, fieldSelector: options.fieldSelector)
         if counted { relists += 1 }
+        if resourceVersion == "0" && list.pages > 1 { paginatedResult = true }
+        lastSyncRVUnavailable = false
         let changes = cache.replace(with: list.items)
         lastSyncRV = list.resourceVersion
         lastSyncAt = Date()
@@ -144,7 +185,9 @@ public actor KubeInformer {
             for waiter in syncWaiters { waiter.finish() }
             syncWaiters.removeAll()
         }
-        logger.debug("informer listed", metadata: ["objects": "\(cache.count)", "pages": "\(list.pages)", "rv": "\(lastSyncRV)"])
+        logger.debug(
+            "informer listed",
+            metadata: ["objects": "\(cache.count)", "pages": "\(list.pages)", "rv": "\(lastSyncRV)", "requested_rv": "\(resourceVersion)"])
     }
 
     /// One watch from `lastSyncRV`, applying events batch by batch until it ends.
@@ -154,10 +197,16 @@ public actor KubeInformer {
         var events = 0
         let range = options.watchTimeoutSeconds
         let timeout = range.isEmpty ? range.lowerBound : Int.random(in: range)
+        let stream: KubeWatchStream
         do {
-            let stream = try await client.watch(
+            stream = try await client.watch(
                 resource, namespace: namespace, resourceVersion: lastSyncRV, allowBookmarks: true, timeoutSeconds: timeout,
                 labelSelector: options.labelSelector, fieldSelector: options.fieldSelector)
+        } catch {
+            if isCancellation(error) { return .cancelled }
+            return Self.outcome(ofFailed: HostError.wrapping(error, as: .k8sTransport))
+        }
+        do {
             var iterator = stream.makeAsyncIterator()
             while let batch = try await iterator.nextBatch() {
                 events += batch.count
@@ -166,17 +215,27 @@ public actor KubeInformer {
                 }
             }
             if Task.isCancelled { return .cancelled }
-            return .ended(events: events, duration: clock.now - started)
+            return .ended(events: events, duration: clock.now - started, error: nil)
         } catch {
             if isCancellation(error) { return .cancelled }
             let hostError = HostError.wrapping(error, as: .k8sTransport)
-            switch hostError.code {
-            case .k8sTooManyRequests, .k8sTransport, .k8sUnavailable, .k8sServerError, .k8sServerTimeout:
-                return .rewatch(hostError)
-            default:
-                // 410 Expired, a garbled stream (events may be lost), 401/403/404: start over from a list.
-                return .relist(hostError)
+            // The connection broke after the server accepted the watch (client-go closes the watch
+            // and re-watches at once): resume from the RV; a very short one backs off first.
+            if hostError.code == .k8sTransport {
+                return .ended(events: events, duration: clock.now - started, error: hostError)
             }
+            return Self.outcome(ofFailed: hostError)
+        }
+    }
+
+    /// What follows a watch that failed with `error`.
+    private static func outcome(ofFailed error: HostError) -> WatchOutcome {
+        switch error.code {
+        case .k8sTooManyRequests, .k8sTransport, .k8sUnavailable, .k8sServerError, .k8sServerTimeout:
+            return .rewatch(error)
+        default:
+            // 410 Expired, a garbled stream (events may be lost), 401/403/404: start over from a list.
+            return .relist(error)
         }
     }
 

@@ -10,7 +10,8 @@ public enum ChangefeedEvent: Sendable, Equatable {
     case change(old: JSONValue?, new: JSONValue?)
     /// `initializing` / `ready` when the subscription asked for `include_states` (first subscription only).
     case state(String)
-    /// The connection was lost; the feed is reconnecting and will resume.
+    /// The connection was lost, the server skipped changes, or the table became unavailable; the feed
+    /// is re-subscribing and will resume.
     case gap(reason: HostError)
     /// After a gap: the feed is re-subscribed and reconciled; what follows is live.
     case resumed
@@ -64,10 +65,21 @@ public struct ChangefeedStatistics: Sendable, Equatable {
     public var throttledTurns: Int
     /// The event budget: events per second all feeds may deliver together (0: unlimited).
     public var eventsPerSecondLimit: Int
+    /// Feeds in a gap now: re-subscribing (between `.gap` and `.resumed`).
+    public var resubscribing: Int
+    /// Of ``resubscribing``, the feeds whose last attempt was refused with `rethink_unavailable`
+    /// (their table is not ready yet, e.g. after a server restart).
+    public var waitingForTable: Int
+    /// Re-subscription attempts refused with `rethink_unavailable` since start.
+    public var unavailableRetries: Int
 
     public init(active: Int = 0, limit: Int = 0, started: Int = 0, delivered: Int = 0, dropped: Int = 0, gaps: Int = 0, resumes: Int = 0,
-        throttledTurns: Int = 0, eventsPerSecondLimit: Int = 0
+        throttledTurns: Int = 0, eventsPerSecondLimit: Int = 0, resubscribing: Int = 0, waitingForTable: Int = 0,
+        unavailableRetries: Int = 0
     ) {
+        self.resubscribing = resubscribing
+        self.waitingForTable = waitingForTable
+        self.unavailableRetries = unavailableRetries
         self.active = active
         self.limit = limit
         self.started = started

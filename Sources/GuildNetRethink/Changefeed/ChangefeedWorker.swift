@@ -103,6 +103,11 @@ final class ChangefeedWorker: Sendable {
     /// budget, and yields its thread if it did not have to wait (fairness between feeds and clusters).
     static let itemsPerTurn = 32
 
+    /// The longest wait between attempts while the table is unavailable: a restarted server's
+    /// tables become ready within seconds, and the feed should follow within one short step, not
+    /// one step of the connection backoff (up to its cap).
+    static let unavailableRetryCap: Duration = .seconds(1)
+
     /// Skip-resumes closer together than this count as one streak: each further one waits longer
     /// (the connector's backoff) before re-subscribing, so a feed under a lasting flood re-reads its
     /// rows at most once per backoff cap instead of in a tight loop.
@@ -172,9 +177,19 @@ final class ChangefeedWorker: Sendable {
     /// Opens the feed again, waiting with backoff between attempts (and `firstDelay` before the
     /// first); `nil` once the sink was finished.
     private func resubscribe(after firstDelay: Duration? = nil) async -> RethinkCursor? {
+        var waitingForTable = false
+        counters.update { $0.resubscribing += 1 }
+        defer {
+            counters.update {
+                $0.resubscribing -= 1
+                if waitingForTable { $0.waitingForTable -= 1 }
+            }
+        }
         var attempt = 0
         while true {
-            if let delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay {
+            var delay = attempt > 0 ? backoff.delay(attempt: attempt - 1) : firstDelay
+            if waitingForTable, let wait = delay, wait > Self.unavailableRetryCap { delay = Self.unavailableRetryCap }
+            if let delay {
                 do {
                     try await Task.sleep(for: delay)
                 } catch {
@@ -208,14 +223,24 @@ final class ChangefeedWorker: Sendable {
                     sink.finish(failure)
                     return nil
                 }
+                // A table that is not ready yet (the server restarted, a replica fails over): keep
+                // trying with the capped backoff; the feed never ends for it.
+                let unavailable = failure.code == .rethinkUnavailable
+                if unavailable != waitingForTable {
+                    waitingForTable = unavailable
+                    counters.update { $0.waitingForTable += unavailable ? 1 : -1 }
+                }
+                if unavailable { counters.update { $0.unavailableRetries += 1 } }
                 logger.debug("rethink changefeed resubscribe failed", metadata: ["feed": "\(id)", "code": "\(failure.code)"])
             }
         }
     }
 
-    /// The failures a feed resumes after: its connection was lost, or the server skipped changes.
+    /// The failures a feed resumes after: its connection was lost, the server skipped changes, or
+    /// the table became unavailable (`Changefeed aborted (table unavailable).` on a failover).
     static func resumesAfter(_ error: HostError) -> Bool {
         error.code == .rethinkConnectionLost || error.code == .rethinkUnreachable || error.code == .rethinkFeedSkipped
+            || error.code == .rethinkUnavailable
     }
 
     /// The server's notice, inside the feed, that its queue overflowed and changes were skipped:

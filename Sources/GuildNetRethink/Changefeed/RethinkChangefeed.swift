@@ -15,9 +15,13 @@ import Logging
 /// ## Resume semantics after a connection loss
 /// Each feed runs with `include_initial` and `include_states` (added to the subscriber's term) and
 /// mirrors the rows it has seen, keyed by `primaryKey`. When its connection drops:
-/// 1. the subscriber receives `.gap(reason:)` (`rethink_connection_lost` or `rethink_unreachable`);
+/// 1. the subscriber receives `.gap(reason:)` (`rethink_connection_lost`, `rethink_unreachable`, or
+///    `rethink_unavailable` when the server aborted the feed because its table became unavailable);
 /// 2. the feed re-subscribes with capped, jittered backoff until it succeeds, the feed is stopped, or
-///    a non-transient error occurs (then `.ended(error)`, e.g. `rethink_schema_missing`);
+///    a non-transient error occurs (then `.ended(error)`, e.g. `rethink_schema_missing`). A table
+///    that is not available yet (`rethink_unavailable`: a restarted server accepts connections
+///    before its tables are ready, and so does a failover) is transient: the feed keeps trying and
+///    never ends for it; ``ChangefeedStatistics/waitingForTable`` counts such feeds;
 /// 3. it reconciles: every row whose current value differs from the last one the subscriber saw
 ///    arrives as `.change(old: last seen or nil, new: current)`; every row that vanished during the
 ///    gap as `.change(old: last seen, new: nil)`; unchanged rows are not repeated;

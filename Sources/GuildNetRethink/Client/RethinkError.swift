@@ -15,6 +15,7 @@ import Darwin
 /// | ``unreachable(address:reason:)`` (refused, connect/handshake timeout, DNS) | `rethink_unreachable` | yes |
 /// | ``authenticationFailed(user:reason:)`` (handshake `error_code` 10–20, server signature mismatch) | `rethink_auth_failed` | no |
 /// | ``schemaMissing(message:)`` (database or table does not exist) | `rethink_schema_missing` | no |
+/// | ``unavailable(message:errorType:)`` (RUNTIME errors of type `OP_FAILED`/`OP_INDETERMINATE`: the table or its primary replica is not available, e.g. while a server restarts) | `rethink_unavailable` | yes |
 /// | ``query(message:responseType:errorType:)`` (other CLIENT/COMPILE/RUNTIME errors) | `rethink_query_error` | no |
 /// | ``connectionLost(reason:)`` (socket closed with queries pending) | `rethink_connection_lost` | yes |
 /// | ``protocolViolation(reason:)`` (bad frame or JSON, other handshake errors) | `rethink_protocol_error` | no |
@@ -28,6 +29,9 @@ public enum RethinkError: Error, Sendable, Equatable {
     case authenticationFailed(user: String, reason: String)
     case schemaMissing(message: String)
     case query(message: String, responseType: RethinkWire.ResponseType, errorType: RethinkWire.ErrorType?)
+    /// An availability error: the official drivers' `ReqlAvailabilityError` (`ReqlOpFailedError`,
+    /// `ReqlOpIndeterminateError`). Retrying later may succeed.
+    case unavailable(message: String, errorType: RethinkWire.ErrorType)
     case connectionLost(reason: String)
     case protocolViolation(reason: String)
     case timeout(what: String, after: Duration)
@@ -50,6 +54,8 @@ public enum RethinkError: Error, Sendable, Equatable {
             HostError(.rethinkSchemaMissing, message)
         case .query(let message, _, _):
             HostError(.rethinkQueryError, message)
+        case .unavailable(let message, _):
+            HostError(.rethinkUnavailable, "RethinkDB is not available: \(message)")
         case .connectionLost(let reason):
             HostError(.rethinkConnectionLost, reason)
         case .protocolViolation(let reason):
@@ -67,7 +73,12 @@ public enum RethinkError: Error, Sendable, Equatable {
         }
     }
 
-    /// Classifies an error response (`t` 16, 17 or 18) by its type, `e` and message (`r[0]`).
+    /// Classifies an error response (`t` 16, 17 or 18) by its type, `e` and message (`r[0]`):
+    /// a missing database or table (reported as `OP_FAILED` too) is ``schemaMissing(message:)``;
+    /// RethinkDB's other `OP_FAILED` messages about the schema ("… already exists.", "… does not
+    /// exist.", "Index … was not found on table …") are ``query(message:responseType:errorType:)``;
+    /// every other `OP_FAILED` and every `OP_INDETERMINATE` runtime error is
+    /// ``unavailable(message:errorType:)``.
     public static func classify(
         responseType: RethinkWire.ResponseType, errorType: RethinkWire.ErrorType?, message: String
     ) -> RethinkError {
@@ -76,7 +87,19 @@ public enum RethinkError: Error, Sendable, Equatable {
         {
             return .schemaMissing(message: message)
         }
+        if responseType == .runtimeError, let errorType,
+            errorType == .opIndeterminate || (errorType == .opFailed && !isSchemaMessage(message))
+        {
+            return .unavailable(message: message, errorType: errorType)
+        }
         return .query(message: message, responseType: responseType, errorType: errorType)
+    }
+
+    /// RethinkDB's `OP_FAILED` messages that are about the schema, not availability: "… already
+    /// exists.", "… does not exist." and "Index \`i\` was not found on table \`db.t\`.".
+    static func isSchemaMessage(_ message: String) -> Bool {
+        message.hasSuffix(" already exists.") || message.hasSuffix(" does not exist.")
+            || (message.hasPrefix("Index `") && message.contains("` was not found on table `"))
     }
 
     /// RethinkDB's messages for a missing database or table:

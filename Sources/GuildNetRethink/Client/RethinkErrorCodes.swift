@@ -12,4 +12,7 @@ extension ErrorCode {
     public static let rethinkNotConfigured: ErrorCode = "rethink_not_configured"
     public static let rethinkFeedLimit = ErrorCode("rethink_feed_limit", transient: true)
     public static let rethinkFeedSkipped = ErrorCode("rethink_feed_skipped", transient: true)
+    /// RethinkDB answered with an availability error (`OP_FAILED`/`OP_INDETERMINATE`, e.g. "primary
+    /// replica for shard … not available" while a table starts after a restart or fails over).
+    public static let rethinkUnavailable = ErrorCode("rethink_unavailable", transient: true)
 }

@@ -276,6 +276,9 @@ public actor RethinkConnector {
         switch hostError.code {
         case .rethinkQueryError, .rethinkSchemaMissing, .invalidField:
             logger.debug("rethink query failed", metadata: ["code": "\(hostError.code)", "error": "\(hostError.message)"])
+        case .rethinkUnavailable:
+            // A table starting or failing over; feeds retry until it is ready.
+            logger.warning("rethink query failed", metadata: ["code": "\(hostError.code)", "error": "\(hostError.message)"])
         default:
             logger.error("rethink query failed", metadata: ["code": "\(hostError.code)", "error": "\(hostError.message)"])
         }

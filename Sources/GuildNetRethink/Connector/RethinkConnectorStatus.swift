@@ -37,6 +37,9 @@ public struct RethinkConnectorStatus: Sendable, Equatable {
             "feed_gaps": .int(Int64(feeds.gaps)),
             "feed_events_per_second_limit": .int(Int64(feeds.eventsPerSecondLimit)),
             "feed_throttled_turns": .int(Int64(feeds.throttledTurns)),
+            "feeds_resubscribing": .int(Int64(feeds.resubscribing)),
+            "feeds_waiting_for_table": .int(Int64(feeds.waitingForTable)),
+            "feed_unavailable_retries": .int(Int64(feeds.unavailableRetries)),
             "shut_down": .bool(shutDown),
         ]
         if let lastError {

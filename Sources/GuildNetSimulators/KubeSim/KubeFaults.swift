@@ -11,6 +11,8 @@ actor KubeFaults {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var failures: [Failure] = []
     private(set) var stalledCount = 0
+    /// Requests received so far (each counted once, before any fault applies).
+    private(set) var received = 0
 
     func stall() { stalled = true }
 
@@ -27,6 +29,7 @@ actor KubeFaults {
 
     /// Called before every request: waits while replies are stalled, then returns an injected failure, if any.
     func admit() async -> Failure? {
+        received += 1
         while stalled {
             stalledCount += 1
             await withCheckedContinuation { waiters.append($0) }

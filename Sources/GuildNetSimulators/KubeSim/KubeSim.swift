@@ -268,11 +268,13 @@ public actor KubeSim: SimulatedServer {
         try await shared.store.get(resource, namespace: namespace, name: name)
     }
 
-    /// All objects of `resource` (in `namespace`, or all namespaces when nil) as a List object.
-    public func list(_ resource: KubeResource, namespace: String? = nil) async throws -> JSONValue {
+    /// All objects of `resource` (in `namespace`, or all namespaces when nil) as a List object, at
+    /// the latest resourceVersion or, with `resourceVersion`, from storage exactly at that RV.
+    public func list(_ resource: KubeResource, namespace: String? = nil, resourceVersion: Int64? = nil) async throws -> JSONValue {
         try await shared.store.list(
             resource, namespace: namespace, limit: nil, continueToken: nil,
-            labels: KubeSelector(nil, isField: false), fields: KubeSelector(nil, isField: true))
+            labels: KubeSelector(nil, isField: false), fields: KubeSelector(nil, isField: true),
+            resourceVersion: resourceVersion.map { String($0) }, match: resourceVersion == nil ? nil : "Exact")
     }
 
     public func update(_ resource: KubeResource, namespace: String = "default", name: String, _ object: JSONValue) async throws -> JSONValue {
@@ -312,12 +314,18 @@ public actor KubeSim: SimulatedServer {
     /// Drops the event history now: watches and continue tokens from older resourceVersions get 410.
     public func compactHistory() async { await shared.store.compactNow() }
 
-    /// Simulates an API server restart: every connection is dropped (watches cut), state is kept.
+    /// Simulates an API server restart (kube-apiserver over etcd, watch cache on): every connection
+    /// is dropped (watches cut) and new ones are served at once; storage keeps its state and history,
+    /// but the watch cache is rebuilt at the current resourceVersion. Afterwards a list at an older
+    /// RV is still answered (from storage at that RV when paged, else from the cache at its newer
+    /// RV), while a watch from before the restart gets `410 Expired: too old resource version: X (Y)`.
     public func restart() async {
-        _ = await shared.store.cutAllWatches()
+        _ = await shared.store.restartWatchCache()
         shared.connections.closeAll()
     }
 
     public var openConnectionCount: Int { shared.connections.count }
+    /// HTTP requests received since start (a client's retry after a fault shows here).
+    public var requestCount: Int { get async { await shared.faults.received } }
     public var openWatchCount: Int { get async { await shared.store.openWatchCount } }
 }

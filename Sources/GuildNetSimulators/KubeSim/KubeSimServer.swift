@@ -192,7 +192,8 @@ struct KubeSimResponder: HTTPResponder {
             }
             let limit = query.get("limit").flatMap { Int($0) }
             let list = try await shared.store.list(
-                resource, namespace: namespace, limit: limit, continueToken: query.get("continue"), labels: labels, fields: fields)
+                resource, namespace: namespace, limit: limit, continueToken: query.get("continue"), labels: labels, fields: fields,
+                resourceVersion: query.get("resourceVersion"), match: query.get("resourceVersionMatch"))
             return Self.json(list)
         case (.get, let name?):
             return Self.json(try await shared.store.get(resource, namespace: ns, name: name))

@@ -32,15 +32,22 @@ struct WatchFilter: Sendable {
     }
 }
 
-/// The simulated cluster's state: objects, the global resourceVersion, the bounded event history
-/// (the compaction window) and the open watches.
+/// The simulated cluster's state, in the API server's two layers:
+/// - storage (etcd): the objects, the global resourceVersion and the bounded event history (the
+///   compaction window), so a list can be answered at any RV since the last compaction;
+/// - the watch cache: serves watches from RVs inside its window, `resourceVersion=0` lists and
+///   lists at an RV that are not paged. Its window starts at the RV of its last restart
+///   (``restartWatchCache()``) or at the compaction, whichever is later.
 actor KubeStore {
     private struct HistoryEntry: Sendable {
         var rv: Int64
         var resource: KubeResource
         var namespace: String
+        var name: String
         var type: String
         var object: JSONValue
+        /// The object before this change (nil for ADDED): lists at older RVs undo the change.
+        var previous: JSONValue?
     }
 
     private struct Watcher: Sendable {
@@ -55,6 +62,8 @@ actor KubeStore {
     private let historyLimit: Int
     /// Watches and continue tokens from an RV below this are expired (410).
     private var compactedRV: Int64 = 0
+    /// The RV at which the watch cache last (re)started: watches from an older RV get 410.
+    private var watchCacheStartRV: Int64 = 0
     private var watchers: [Int: Watcher] = [:]
     private var nextWatcherID = 0
     let defaultPodPhase: String
@@ -77,11 +86,52 @@ actor KubeStore {
         return object
     }
 
+    /// How a list is served, as the API server decides it (classic watch-cache rules, no
+    /// consistent reads from the cache).
+    enum ListSource: Equatable {
+        /// Storage at the latest RV (`resourceVersion=""` or absent).
+        case storageLatest
+        /// Storage exactly at an RV (`resourceVersionMatch=Exact`, or a paged list at an RV with
+        /// `resourceVersionMatch` unset, etcd's legacy rule).
+        case storageAt(Int64)
+        /// The watch cache: its current state, as long as it is at least `minimum` (RV `0`, or an
+        /// unpaged list at an RV, or `NotOlderThan`).
+        case watchCache(minimum: Int64)
+    }
+
+    static func listSource(resourceVersion: String?, match: String?, limit: Int?) throws -> ListSource {
+        let text = resourceVersion ?? ""
+        let match = match ?? ""
+        guard ["", "Exact", "NotOlderThan"].contains(match) else {
+            throw KubeStatusError.badRequest("resourceVersionMatch: Unsupported value: \"\(match)\": supported values: \"Exact\", \"NotOlderThan\"")
+        }
+        if text.isEmpty {
+            if !match.isEmpty {
+                throw KubeStatusError.badRequest("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+            }
+            return .storageLatest
+        }
+        guard let rv = Int64(text), rv >= 0 else { throw KubeStatusError.badRequest("invalid resourceVersion: \(text)") }
+        switch match {
+        case "Exact":
+            if rv == 0 {
+                throw KubeStatusError.badRequest("resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")
+            }
+            return .storageAt(rv)
+        case "NotOlderThan":
+            return .watchCache(minimum: rv)
+        default:
+            if rv != 0, let limit, limit > 0 { return .storageAt(rv) }
+            return .watchCache(minimum: rv)
+        }
+    }
+
     func list(
         _ resource: KubeResource, namespace: String?, limit: Int?, continueToken: String?,
-        labels: KubeSelector, fields: KubeSelector
+        labels: KubeSelector, fields: KubeSelector, resourceVersion requested: String? = nil, match: String? = nil
     ) throws -> JSONValue {
         var after: ObjectKey?
+        var listRV = resourceVersion
         if let continueToken, !continueToken.isEmpty {
             guard let (rv, key) = Self.decodeContinue(continueToken) else {
                 throw KubeStatusError.badRequest("continue key is not valid: \(continueToken)")
@@ -91,8 +141,21 @@ actor KubeStore {
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.")
             }
             after = key
+            listRV = rv
+        } else {
+            switch try Self.listSource(resourceVersion: requested, match: match, limit: limit) {
+            case .storageLatest:
+                listRV = resourceVersion
+            case .storageAt(let rv):
+                if rv > resourceVersion { throw Self.tooLargeStatus(requested: rv, current: resourceVersion) }
+                if rv < compactedRV { throw Self.expiredStatus(requested: rv, oldest: compactedRV + 1) }
+                listRV = rv
+            case .watchCache(let minimum):
+                if minimum > resourceVersion { throw Self.tooLargeStatus(requested: minimum, current: resourceVersion) }
+                listRV = resourceVersion
+            }
         }
-        let table = objects[resource] ?? [:]
+        let table = objects(of: resource, at: listRV)
         var keys = table.keys.filter { key in
             if let namespace, key.namespace != namespace { return false }
             if let after, !(after < key) { return false }
@@ -111,9 +174,9 @@ actor KubeStore {
             items.append(object)
             lastKey = key
         }
-        var metadata: [String: JSONValue] = ["resourceVersion": .string(String(resourceVersion))]
+        var metadata: [String: JSONValue] = ["resourceVersion": .string(String(listRV))]
         if remaining > 0, let lastKey {
-            metadata["continue"] = .string(Self.encodeContinue(rv: resourceVersion, key: lastKey))
+            metadata["continue"] = .string(Self.encodeContinue(rv: listRV, key: lastKey))
             metadata["remainingItemCount"] = .int(Int64(remaining))
         }
         return .object([
@@ -122,6 +185,30 @@ actor KubeStore {
             "metadata": .object(metadata),
             "items": .array(items),
         ])
+    }
+
+    /// The objects of `resource` as they were at `rv` (at least the compaction RV): the current ones
+    /// with every later change undone, newest first.
+    private func objects(of resource: KubeResource, at rv: Int64) -> [ObjectKey: JSONValue] {
+        let current = objects[resource] ?? [:]
+        guard rv < resourceVersion else { return current }
+        var table = current
+        var index = history.count
+        while index > historyStart && history[index - 1].rv > rv {
+            index -= 1
+            let entry = history[index]
+            guard entry.resource == resource else { continue }
+            table[ObjectKey(namespace: entry.namespace, name: entry.name)] = entry.previous
+        }
+        return table
+    }
+
+    /// The API server's answer to an RV it has not reached (after waiting for it): 504 with cause
+    /// `ResourceVersionTooLarge`.
+    static func tooLargeStatus(requested: Int64, current: Int64) -> KubeStatusError {
+        KubeStatusError(
+            code: 504, reason: "Timeout",
+            message: "Too large resource version: \(requested), current: \(current)")
     }
 
     static func encodeContinue(rv: Int64, key: ObjectKey) -> String {
@@ -194,7 +281,7 @@ actor KubeStore {
         let rv = nextRV()
         stored.setValue(.string(String(rv)), path: ["metadata", "resourceVersion"])
         objects[resource, default: [:]][key] = stored
-        record(rv: rv, resource: resource, namespace: ns, type: "ADDED", object: stored)
+        record(rv: rv, resource: resource, namespace: ns, type: "ADDED", object: stored, previous: nil)
         return stored
     }
 
@@ -245,14 +332,15 @@ actor KubeStore {
         let rv = nextRV()
         stored.setValue(.string(String(rv)), path: ["metadata", "resourceVersion"])
         objects[resource, default: [:]][key] = stored
-        record(rv: rv, resource: resource, namespace: key.namespace, type: "MODIFIED", object: stored)
+        record(rv: rv, resource: resource, namespace: key.namespace, type: "MODIFIED", object: stored, previous: existing)
         return stored
     }
 
     func delete(_ resource: KubeResource, namespace: String, name: String) throws -> JSONValue {
         let ns = resource.namespaced ? namespace : ""
         let key = ObjectKey(namespace: ns, name: name)
-        guard var object = objects[resource]?[key] else { throw KubeStatusError.notFound(resource, name) }
+        guard let existing = objects[resource]?[key] else { throw KubeStatusError.notFound(resource, name) }
+        var object = existing
         if resource == .namespaces {
             for child in KubeResource.allCases where child.namespaced {
                 for childKey in (objects[child] ?? [:]).keys where childKey.namespace == name {
@@ -263,14 +351,16 @@ actor KubeStore {
         objects[resource]?[key] = nil
         let rv = nextRV()
         object.setValue(.string(String(rv)), path: ["metadata", "resourceVersion"])
-        record(rv: rv, resource: resource, namespace: ns, type: "DELETED", object: object)
+        record(rv: rv, resource: resource, namespace: ns, type: "DELETED", object: object, previous: existing)
         return object
     }
 
     // MARK: - History and watches
 
-    private func record(rv: Int64, resource: KubeResource, namespace: String, type: String, object: JSONValue) {
-        history.append(HistoryEntry(rv: rv, resource: resource, namespace: namespace, type: type, object: object))
+    private func record(rv: Int64, resource: KubeResource, namespace: String, type: String, object: JSONValue, previous: JSONValue?) {
+        let name = object["metadata"]?["name"]?.stringValue ?? ""
+        history.append(
+            HistoryEntry(rv: rv, resource: resource, namespace: namespace, name: name, type: type, object: object, previous: previous))
         if history.count - historyStart > historyLimit {
             compactedRV = history[historyStart].rv
             historyStart += 1
@@ -289,6 +379,14 @@ actor KubeStore {
         history.removeAll()
         historyStart = 0
         compactedRV = resourceVersion
+    }
+
+    /// An API server restart as its watch cache sees it: the cache is rebuilt from storage at the
+    /// current RV, so its window starts there (watches from older RVs get 410) and every open watch
+    /// is cut. Storage keeps its history: lists at older RVs are still answered.
+    func restartWatchCache() -> Int {
+        watchCacheStartRV = resourceVersion
+        return cutAllWatches()
     }
 
     static func expiredStatus(requested: Int64, oldest: Int64) -> KubeStatusError {
@@ -314,6 +412,10 @@ actor KubeStore {
         } else {
             guard let from = Int64(rvText) else {
                 throw KubeStatusError.badRequest("invalid resourceVersion: \(rvText)")
+            }
+            if from < watchCacheStartRV && watchCacheStartRV > compactedRV {
+                // The watch cache's message: "too old resource version: X (Y)" with Y its start.
+                throw Self.expiredStatus(requested: from, oldest: watchCacheStartRV)
             }
             if from < compactedRV {
                 throw Self.expiredStatus(requested: from, oldest: compactedRV + 1)

@@ -176,6 +176,27 @@ public actor RethinkSim: SimulatedServer {
         shared.connections.closeAll()
     }
 
+    /// Simulates a server restart with its data directory: every client connection is closed, new
+    /// ones are accepted at once, and for `unavailableFor` (default
+    /// ``RethinkSimOptions/restartUnavailableFor``) every query that reads, writes or subscribes to a
+    /// table fails with RUNTIME_ERROR `OP_FAILED` "Cannot perform read: primary replica for shard
+    /// [\"\", +inf) not available" (writes: "Cannot perform write: …"; changefeeds: "cannot
+    /// subscribe to table \`db.t\`: …"), as RethinkDB answers until its tables are ready. The data
+    /// is kept. Returns how many connections were closed.
+    @discardableResult
+    public func restart(unavailableFor: Duration? = nil) async -> Int {
+        await shared.store.makeTablesUnavailable(for: unavailableFor ?? options.restartUnavailableFor)
+        return shared.connections.closeAll()
+    }
+
+    /// Ends a restart's unavailability window now: tables serve again.
+    public func makeTablesAvailable() async {
+        await shared.store.makeTablesAvailable()
+    }
+
+    /// False during a restart's unavailability window.
+    public var tablesAvailable: Bool { get async { await shared.store.tablesAvailable } }
+
     /// While set, every handshake ends with `{"success":false,"error":"Wrong password","error_code":12}`.
     public func setRefuseAuthentication(_ refuse: Bool) async {
         shared.refuseAuthentication.withLock { $0 = refuse }

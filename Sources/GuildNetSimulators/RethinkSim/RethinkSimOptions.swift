@@ -23,6 +23,8 @@ public struct RethinkSimOptions: Sendable {
     /// `server_version` of the handshake and the name in SERVER_INFO and table configurations.
     public var serverVersion: String = "2.4.4"
     public var serverName: String = "rethinksim"
+    /// How long tables stay unavailable after ``RethinkSim/restart(unavailableFor:)``.
+    public var restartUnavailableFor: Duration = .seconds(1)
 
     public init() {}
 }

@@ -26,6 +26,7 @@ actor RethinkSimStore {
     private var data: RethinkData
     private var subscriptions: [Int: Subscription] = [:]
     private var nextSubscription = 1
+    private var availability = RethinkSimAvailability()
 
     init(serverName: String) {
         data = RethinkData(serverName: serverName)
@@ -42,6 +43,11 @@ actor RethinkSimStore {
                 let value = try data.evaluate(database, scope)
                 guard case .database(let name) = value else { throw ReqlFailure.expected("DATABASE", found: value.typeName) }
                 scope.defaultDatabase = name
+            }
+            if availability.tablesUnavailable(),
+                let failure = RethinkSimAvailability.failure(for: term, tableName: { [scope] table in tableName(table, scope) })
+            {
+                throw failure
             }
             outcome = try result(of: try data.evaluate(term, scope), sink: sink)
         } catch let failure as ReqlFailure {
@@ -74,6 +80,24 @@ actor RethinkSimStore {
             throw ReqlFailure.logic("Query result must be of type DATUM, GROUPED_DATA, or STREAM (got \(value.typeName)).")
         }
     }
+
+    /// `db.name` of a `table` term, when it names an existing table (evaluating it changes nothing).
+    private func tableName(_ table: ReqlTerm, _ scope: ReqlScope) -> String? {
+        guard case .table(let ref)? = try? data.evaluate(table, scope) else { return nil }
+        return "\(ref.db).\(ref.name)"
+    }
+
+    /// Tables answer `OP_FAILED` "primary replica … not available" for `duration` (a restart).
+    func makeTablesUnavailable(for duration: Duration) {
+        availability.makeUnavailable(for: duration)
+    }
+
+    /// Ends the window of ``makeTablesUnavailable(for:)`` now.
+    func makeTablesAvailable() {
+        availability.makeAvailable()
+    }
+
+    var tablesAvailable: Bool { !availability.tablesUnavailable() }
 
     /// Ends subscriptions (STOP, connection closed).
     func unsubscribe(_ ids: [Int]) {
