@@ -54,7 +54,10 @@ let package = Package(
         // The legacy host-wide layout of the Go GuildNet app and its mapping to clusters.
         .target(
             name: "GuildNetLegacy",
-            dependencies: ["GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "GuildNetCore", "GuildNetStore", "GuildNetSettings", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Kubernetes per cluster: kubeconfig loading and resolution, the API client, informers.
@@ -143,7 +146,7 @@ let package = Package(
         .target(
             name: "GuildNetMigration",
             dependencies: [
-                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetRuntime",
+                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetRuntime", "GuildNetKube",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

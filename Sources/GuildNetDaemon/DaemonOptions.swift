@@ -20,6 +20,8 @@ public struct DaemonOptions: Sendable {
     public var settingAssignments: [String] = []
     /// `per-cluster` (default) or `legacy-global` (serve every cluster from `guildnet.sqlite`).
     public var storageLayout: StorageLayoutName = .perCluster
+    /// `legacy-global` only: a file holding the Go app's master key (else `GUILDNET_MASTER_KEY`).
+    public var masterKeyFile: String?
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
     public var maxOpenDatabases = 128

@@ -98,7 +98,7 @@ public actor ClusterActor {
             }
         case .legacyGlobal(let database):
             let key = id.key
-            kubeconfigSource = { try database.kubeconfig(cluster: key) }
+            kubeconfigSource = { try database.kubeconfig(cluster: key, isKubeconfig: ClusterKube.isKubeconfig) }
         }
         self.kube = ClusterKube(loadKubeconfig: kubeconfigSource, settings: settings, metrics: metrics, logger: logger)
         self.rethink = ClusterRethink(settings: settings, kube: kube, metrics: metrics, logger: logger)

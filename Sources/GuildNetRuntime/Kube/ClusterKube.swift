@@ -49,6 +49,9 @@ public actor ClusterKube: ClusterChild {
         self.logger = logger
     }
 
+    /// Whether `text` is a kubeconfig (how the legacy layout tells plaintext from ciphertext).
+    static func isKubeconfig(_ text: String) -> Bool { KubeconfigLoader.isKubeconfig(text) }
+
     // MARK: ClusterChild
 
     /// Loads the kubeconfig and builds the client. A cluster registered without a kubeconfig has no
