@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "GuildNetCore", "GuildNetStateDirectory", "GuildNetStore", "GuildNetSettings", "GuildNetStorage",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -146,7 +147,7 @@ let package = Package(
             name: "GuildNetDaemon",
             dependencies: [
                 "GuildNetCore", "GuildNetRuntime", "GuildNetControl", "GuildNetMetrics", "GuildNetSettings", "GuildNetLegacy",
-                "GuildNetStateDirectory", "GuildNetStorage", "GuildNetStore",
+                "GuildNetStateDirectory", "GuildNetStorage", "GuildNetStore", "GuildNetKube",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -165,7 +166,7 @@ let package = Package(
         .target(
             name: "GuildNetMigration",
             dependencies: [
-                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetStateDirectory",
+                "GuildNetCore", "GuildNetLegacy", "GuildNetStore", "GuildNetSettings", "GuildNetStateDirectory", "GuildNetKube",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

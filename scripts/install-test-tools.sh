@@ -75,3 +75,11 @@ if ! python3 -c 'import rethinkdb' >/dev/null 2>&1; then
 fi
 python3 -c 'import rethinkdb' || { echo "error: the Python rethinkdb driver is not importable" >&2; exit 1; }
 echo "rethinkdb driver ready: $(python3 -c 'import rethinkdb, os; print(os.path.dirname(rethinkdb.__file__))')"
+
+# Python `cryptography` (AESGCM) encrypts the Go-shaped credential fixtures independently of hostapp
+# (scripts/referee/go_credentials_fixture.py); Debian's python3-cryptography is enough when present.
+if ! python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check 'cryptography>=41'
+fi
+python3 -c 'from cryptography.hazmat.primitives.ciphers.aead import AESGCM' || { echo "error: the Python cryptography package is not importable" >&2; exit 1; }
+echo "cryptography ready: $(python3 -c 'import cryptography; print(cryptography.__version__)')"

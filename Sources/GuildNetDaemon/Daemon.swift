@@ -1,5 +1,6 @@
 import GuildNetControl
 import GuildNetCore
+import GuildNetKube
 import GuildNetLegacy
 import GuildNetMetrics
 import GuildNetRuntime
@@ -16,6 +17,19 @@ import ServiceLifecycle
 /// `host.shutdown`, or EOF on stdin) runs in reverse: transports stop accepting, then the host
 /// tears every cluster down in parallel, then the metrics listener closes.
 public enum Daemon {
+    /// The Go app's credential key for the legacy layout: `--master-key-file`, else
+    /// `GUILDNET_MASTER_KEY`; `nil` when neither is given (the all-zero key is then tried).
+    static func legacyMasterKey(_ options: DaemonOptions, environment: [String: String]) throws -> GoCredential.MasterKey? {
+        if let file = options.masterKeyFile {
+            guard let text = GoCredential.MasterKey.contents(ofFile: file) else {
+                throw HostError(.configInvalid, "cannot read the master key file \(file)")
+            }
+            return text.isEmpty ? nil : GoCredential.MasterKey(string: text)
+        }
+        guard let text = environment["GUILDNET_MASTER_KEY"], !text.isEmpty else { return nil }
+        return GoCredential.MasterKey(string: text)
+    }
+
     /// Runs the daemon until it is shut down.
     public static func run(_ options: DaemonOptions, environment: [String: String], logger: Logger) async throws {
         let lock = try StateDirectoryLock(stateDirectory: options.stateDirectory)
@@ -34,8 +48,8 @@ public enum Daemon {
         case .perCluster:
             configuration.storage = PerClusterStorage(stateDirectory: options.stateDirectory)
         case .legacyGlobal:
-            let database = try LegacyDatabase(stateDirectory: options.stateDirectory)
-            configuration.storage = LegacyGlobalStorage(database: database)
+            let database = try LegacyDatabase(stateDirectory: options.stateDirectory, masterKey: try legacyMasterKey(options, environment: environment))
+            configuration.storage = LegacyGlobalStorage(database: database, isKubeconfig: KubeconfigLoader.isKubeconfig)
             logger.notice("serving every cluster from the legacy host-wide DB", metadata: ["event": "legacy_layout", "path": .string(database.path)])
         }
         defer { configuration.storage.close() }

@@ -22,6 +22,8 @@ public struct DaemonOptions: Sendable {
     public var settingAssignments: [String] = []
     /// `per-cluster` (default) or `legacy-global` (serve every cluster from `guildnet.sqlite`).
     public var storageLayout: StorageLayoutName = .perCluster
+    /// `legacy-global` only: a file holding the Go app's master key (else `GUILDNET_MASTER_KEY`).
+    public var masterKeyFile: String?
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
     /// Host-wide cap and idle TTL of open cluster DB handles.

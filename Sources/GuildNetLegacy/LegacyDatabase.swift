@@ -8,10 +8,14 @@ import GuildNetCore
 public final class LegacyDatabase: Sendable {
     public let path: String
     let queue: DatabaseQueue
+    /// The Go app's credential key (`GUILDNET_MASTER_KEY`); `nil` = none given, the all-zero key is used.
+    let masterKey: GoCredential.MasterKey?
 
-    /// Opens (creating if missing) the legacy DB and its `kv` table.
-    public init(stateDirectory: String, busyTimeout: Duration = .seconds(1)) throws {
+    /// Opens (creating if missing) the legacy DB and its `kv` table. `masterKey` decrypts the
+    /// credentials the Go app encrypted (and encrypts the kubeconfigs stored here).
+    public init(stateDirectory: String, busyTimeout: Duration = .seconds(1), masterKey: GoCredential.MasterKey? = nil) throws {
         path = LegacyLayout.databasePath(stateDirectory: stateDirectory)
+        self.masterKey = masterKey
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout.seconds)
         configuration.label = "guildnet.legacy"
@@ -78,17 +82,27 @@ public final class LegacyDatabase: Sendable {
         }
     }
 
-    /// Stores a kubeconfig as the Go app did: `credentials` / `cl:<id>:kubeconfig`, a JSON string.
+    /// Stores a kubeconfig as the Go app does: `credentials` / `cl:<id>:kubeconfig`, the full
+    /// credential record, encrypted under the master key when one was given.
     public func storeKubeconfig(_ contents: String, cluster: String) throws {
         do {
-            try upsertSync(LegacyLocation(collection: "credentials", key: "cl:\(cluster):kubeconfig"), JSONValue.string(contents).serialized)
+            let record: JSONValue
+            if let masterKey {
+                record = GoCredential.kubeconfigRecord(cluster: cluster, value: try GoCredential.encrypt(contents, key: masterKey), encrypted: true)
+            } else {
+                record = GoCredential.kubeconfigRecord(cluster: cluster, value: contents, encrypted: false)
+            }
+            try upsertSync(LegacyLocation(collection: "credentials", key: "cl:\(cluster):kubeconfig"), record.serialized)
         } catch {
             throw HostError(.dbError, "cannot store the kubeconfig of \(cluster) in the legacy DB: \(error)")
         }
     }
 
-    /// The kubeconfig the Go app stored for `cluster` (`credentials` / `cl:<id>:kubeconfig`), or nil.
-    public func kubeconfig(cluster: String) throws -> String? {
+    /// The kubeconfig the Go app stored for `cluster` (`credentials` / `cl:<id>:kubeconfig`), or nil,
+    /// read with the Go app's rules (``GoCredential/open(_:key:keyName:accept:)``); `isKubeconfig`
+    /// validates the plaintext.
+    /// - Throws: ``HostError`` `kubeconfig_invalid` when the record cannot be read (never quoting it).
+    public func kubeconfig(cluster: String, isKubeconfig: (String) -> Bool) throws -> String? {
         let stored: [UInt8]?
         do {
             stored = try valueSync(LegacyLocation(collection: "credentials", key: "cl:\(cluster):kubeconfig"))
@@ -96,15 +110,15 @@ public final class LegacyDatabase: Sendable {
             throw HostError(.dbError, "cannot read the kubeconfig of \(cluster) from the legacy DB: \(error)")
         }
         guard let stored else { return nil }
-        switch try? JSONParser.parse(stored) {
-        case .string(let text)?:
+        guard let json = try? JSONParser.parse(stored), let record = GoCredential.Record(json) else {
+            throw HostError(.kubeconfigInvalid, "the kubeconfig record of \(cluster) in the legacy DB is not a credential record (a JSON object with a string value)")
+        }
+        let keyName = masterKey == nil ? "the all-zero key (no GUILDNET_MASTER_KEY given)" : "the given GUILDNET_MASTER_KEY"
+        switch GoCredential.open(record, key: masterKey ?? .zero, keyName: keyName, accept: isKubeconfig) {
+        case .plain(let text), .decrypted(let text):
             return text
-        case .object?:
-            throw HostError(
-                .kubeconfigInvalid,
-                "the kubeconfig of \(cluster) in the legacy DB is encrypted; migrate it with GUILDNET_MASTER_KEY (hostapp migrate-db) or register the cluster again with a kubeconfig")
-        default:
-            return String(decoding: stored, as: UTF8.self)
+        case .unreadable(let reason):
+            throw HostError(.kubeconfigInvalid, "the kubeconfig of \(cluster) in the legacy DB \(reason)")
         }
     }
 

@@ -9,9 +9,12 @@ import Logging
 /// `cl:<id>:kubeconfig`, settings in `cluster-settings`, data per ``LegacyMapping``.
 public struct LegacyGlobalStorage: ClusterStorage {
     public let database: LegacyDatabase
+    /// Tells a plaintext kubeconfig from ciphertext (the Go app's read rule; from GuildNetKube).
+    let isKubeconfig: @Sendable (String) -> Bool
 
-    public init(database: LegacyDatabase) {
+    public init(database: LegacyDatabase, isKubeconfig: @escaping @Sendable (String) -> Bool) {
         self.database = database
+        self.isKubeconfig = isKubeconfig
     }
 
     public var layoutName: String { "legacy-global" }
@@ -32,7 +35,7 @@ public struct LegacyGlobalStorage: ClusterStorage {
     }
 
     public func kubeconfig(of cluster: ClusterID) async throws -> String? {
-        try database.kubeconfig(cluster: cluster.key)
+        try database.kubeconfig(cluster: cluster.key, isKubeconfig: isKubeconfig)
     }
 
     /// The shared DB holds other clusters' data too: purging one cluster is refused.

@@ -10,6 +10,7 @@ import GuildNetCore
 /// | cluster-settings | `<id>` | cluster `<id>`'s settings (settings.json) |
 /// | credentials | `cl:<id>:kubeconfig` | cluster `<id>`'s kubeconfig file (0600) |
 /// | credentials | `cl:<id>:<name>` | cluster `<id>`, key `credentials/<name>` |
+/// | credentials | `hs:<id>:<name>` (a headscale's, e.g. `preauth`) | host-wide, stays in place |
 /// | published_services | `<id>:<service>` | cluster `<id>`, key `published_services/<service>` |
 /// | jobs, joblogs, audit | `<k>`, value names cluster `<id>` | cluster `<id>`, key `<collection>/<k>` |
 /// | jobs, joblogs, audit | `<k>`, value names no cluster | host-wide, stays in place |
@@ -51,6 +52,7 @@ public enum LegacyMapping {
         case "cluster-settings":
             return known(key[...]).map { .clusterSettings(cluster: $0) } ?? .unmapped(reason: "cluster \(key) is not known")
         case "credentials":
+            if key.hasPrefix("hs:") { return .hostGlobal }
             let parts = key.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "cl", !parts[2].isEmpty, let cluster = known(parts[1]) else {
                 return .unmapped(reason: "credential key is not cl:<known cluster>:<name>")

@@ -13,7 +13,7 @@ final class ClusterWriter {
     private let source: Database
     private let stateDirectory: String
     private let resolver: RecordResolver
-    private let masterKey: CredentialCodec.MasterKey?
+    private let credentialKey: CredentialKey
     private let migrationID: String
     private let sourceSHA256: String
     private let environment: [String: String]
@@ -21,13 +21,13 @@ final class ClusterWriter {
     private let fetch: Statement
 
     init(
-        source: Database, stateDirectory: String, resolver: RecordResolver, masterKey: CredentialCodec.MasterKey?,
+        source: Database, stateDirectory: String, resolver: RecordResolver, credentialKey: CredentialKey,
         migrationID: String, sourceSHA256: String, environment: [String: String], progress: ProgressReporter
     ) throws {
         self.source = source
         self.stateDirectory = stateDirectory
         self.resolver = resolver
-        self.masterKey = masterKey
+        self.credentialKey = credentialKey
         self.migrationID = migrationID
         self.sourceSHA256 = sourceSHA256
         self.environment = environment
@@ -67,7 +67,7 @@ final class ClusterWriter {
         let collection = LegacySource.text(row[0]) ?? ""
         let key = LegacySource.text(row[1]) ?? ""
         let record = try PreparedRecord.prepare(
-            collection: collection, key: key, value: LegacySource.bytes(row[2]), resolver: resolver, masterKey: masterKey, validate: false)
+            collection: collection, key: key, value: LegacySource.bytes(row[2]), resolver: resolver, credentialKey: credentialKey, validate: false)
         return ("\(collection)/\(key)", record)
     }
 
@@ -105,8 +105,8 @@ final class ClusterWriter {
             result.settingsKeys = values.count
             progress.advance()
         }
-        if let rowid = plan.kubeconfigRowID, case .kubeconfig(_, let bytes, let handling) = try prepared(rowid).record {
-            let path = handling == .movedEncrypted ? paths.kubeconfig + ".enc" : paths.kubeconfig
+        if let rowid = plan.kubeconfigRowID, case .kubeconfig(_, let bytes, _) = try prepared(rowid).record {
+            let path = paths.kubeconfig
             try MigrationFiles.writeAtomically(bytes, to: path, mode: 0o600)
             result.files.append((path, try MigrationFiles.sha256(ofFile: path)))
             result.kubeconfig = true
@@ -159,12 +159,17 @@ final class ClusterWriter {
     private func fill(_ queue: DatabaseQueue, plan: ClusterPlan) throws -> RowChecksum {
         let now = Date().timeIntervalSince1970
         return try queue.inDatabase { db in
+            // Keys are collected in temp tables, not in memory: a cluster may have millions of rows.
             try db.execute(sql: "CREATE TEMP TABLE migrated (key TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID")
-            defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.migrated") }
+            try db.execute(sql: "CREATE TEMP TABLE legacy_keys (key TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID")
+            defer {
+                try? db.execute(sql: "DROP TABLE IF EXISTS temp.migrated")
+                try? db.execute(sql: "DROP TABLE IF EXISTS temp.legacy_keys")
+            }
             var expected = RowChecksum()
-            var legacyKeys: [String] = []
-            legacyKeys.reserveCapacity(plan.allRowIDs.count)
+            var legacyRecords = 0
             try db.inTransaction(.immediate) {
+                let rememberLegacy = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.legacy_keys(key) VALUES (?)")
                 let upsert = try db.makeStatement(sql: """
                     INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
@@ -184,15 +189,15 @@ final class ClusterWriter {
                         throw HostError(.verificationFailed, "two legacy records of cluster \(plan.name) map to key \(String(reflecting: key)); map one of them elsewhere with --mapping")
                     }
                     expected.add(key: key, value: text)
-                    legacyKeys.append(legacyKey)
+                    try rememberLegacy.execute(arguments: [legacyKey])
+                    legacyRecords += 1
                     progress.advance()
                 }
-                if plan.settingsRowID != nil || plan.kubeconfigRowID != nil {
-                    for rowid in [plan.settingsRowID, plan.kubeconfigRowID].compactMap({ $0 }) {
-                        legacyKeys.append(try prepared(rowid).legacyKey)
-                    }
+                for rowid in [plan.settingsRowID, plan.kubeconfigRowID].compactMap({ $0 }) {
+                    try rememberLegacy.execute(arguments: [try prepared(rowid).legacyKey])
+                    legacyRecords += 1
                 }
-                try recordMigration(db, legacyKeys: legacyKeys, checksum: expected)
+                try recordMigration(db, legacyRecords: legacyRecords, checksum: expected)
                 return .commit
             }
             // Verify: every migrated key holds exactly what was written.
@@ -213,18 +218,28 @@ final class ClusterWriter {
     }
 
     /// Meta rows: `migration.id` (latest run), `migration.summary` and `migration.legacy_keys`
-    /// (every legacy `collection/key` ever migrated into this cluster, sorted).
-    private func recordMigration(_ db: Database, legacyKeys: [String], checksum: RowChecksum) throws {
-        var keys = Set(legacyKeys)
+    /// (every legacy `collection/key` ever migrated into this cluster, sorted: this run's, from
+    /// `temp.legacy_keys`, merged with the previous list there by SQLite, streamed into the JSON).
+    private func recordMigration(_ db: Database, legacyRecords: Int, checksum: RowChecksum) throws {
         if let previous = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'migration.legacy_keys'"),
             case .array(let items)? = try? JSONParser.parse(previous)
         {
-            for item in items { if let text = item.stringValue { keys.insert(text) } }
+            let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.legacy_keys(key) VALUES (?)")
+            for item in items { if let text = item.stringValue { try remember.execute(arguments: [text]) } }
         }
+        var list = "["
+        let keys = try String.fetchCursor(db, sql: "SELECT key FROM temp.legacy_keys ORDER BY key")
+        var first = true
+        while let key = try keys.next() {
+            if !first { list += "," }
+            first = false
+            list += JSONValue.string(key).jsonString
+        }
+        list += "]"
         let summary: JSONValue = .object([
             "migration_id": .string(migrationID),
             "migrated_at": .string(MigrationFiles.isoTimestamp()),
-            "legacy_records": .int(Int64(legacyKeys.count)),
+            "legacy_records": .int(Int64(legacyRecords)),
             "store_rows": .int(Int64(checksum.count)),
             "checksum": .string(checksum.hex),
             "source_sha256": .string(sourceSHA256),
@@ -232,7 +247,7 @@ final class ClusterWriter {
         let upsert = "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
         try db.execute(sql: upsert, arguments: ["migration.id", JSONValue.string(migrationID).jsonString])
         try db.execute(sql: upsert, arguments: ["migration.summary", summary.jsonString])
-        try db.execute(sql: upsert, arguments: ["migration.legacy_keys", JSONValue.array(keys.sorted().map { .string($0) }).jsonString])
+        try db.execute(sql: upsert, arguments: ["migration.legacy_keys", list])
     }
 
     /// Writes `cluster.json` when missing (an existing one was checked before anything was written).

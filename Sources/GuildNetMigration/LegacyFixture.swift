@@ -11,10 +11,11 @@ public struct LegacyFixture: Sendable {
     public var clusters: [String]
     /// Extra `cluster-kv` keys per cluster (`app/key-<n>`).
     public var bulkKeysPerCluster: Int
-    /// Credentials of every other cluster are encrypted under this key (when set).
-    public var masterKey: [UInt8]?
+    /// Credentials of every other cluster are encrypted under this `GUILDNET_MASTER_KEY` string
+    /// (when set), with the Go app's key derivation.
+    public var masterKey: String?
 
-    public init(clusters: [String], bulkKeysPerCluster: Int = 3, masterKey: [UInt8]? = nil) {
+    public init(clusters: [String], bulkKeysPerCluster: Int = 3, masterKey: String? = nil) {
         self.clusters = clusters
         self.bulkKeysPerCluster = bulkKeysPerCluster
         self.masterKey = masterKey
@@ -91,14 +92,25 @@ public struct LegacyFixture: Sendable {
         let kubeconfig = Self.kubeconfig(id)
         let auth = Self.tsClientAuth(id)
         if encrypts(clusterIndex: index), let masterKey {
-            let key = CredentialCodec.MasterKey(bytes: masterKey)
-            records.append(("credentials", "cl:\(id):kubeconfig", try CredentialCodec.encrypt(kubeconfig, key: key).jsonString))
-            records.append(("credentials", "cl:\(id):ts_client_auth", try CredentialCodec.encrypt(auth, key: key).jsonString))
+            let key = GoCredential.MasterKey(string: masterKey)
+            records.append(("credentials", "cl:\(id):kubeconfig", Self.record(id, "cluster.kubeconfig", try GoCredential.encrypt(kubeconfig, key: key), encrypted: true)))
+            records.append(("credentials", "cl:\(id):ts_client_auth", Self.record(id, "cluster.ts_client_auth", try GoCredential.encrypt(auth, key: key), encrypted: true)))
         } else {
-            records.append(("credentials", "cl:\(id):kubeconfig", JSONValue.string(kubeconfig).jsonString))
-            records.append(("credentials", "cl:\(id):ts_client_auth", JSONValue.string(auth).jsonString))
+            // The Go app's bootstrap path stores only the value; its other writers the full record.
+            records.append(("credentials", "cl:\(id):kubeconfig", JSONValue.object(["value": .string(kubeconfig)]).jsonString))
+            records.append(("credentials", "cl:\(id):ts_client_auth", Self.record(id, "cluster.ts_client_auth", auth, encrypted: false)))
         }
         return records
+    }
+
+    /// A full Go credential record of cluster `id` (fixed `rotatedAt`, so fixtures are deterministic).
+    public static func record(_ id: String, _ kind: String, _ value: String, encrypted: Bool?) -> String {
+        var fields: [String: JSONValue] = [
+            "id": .string("cred-\(id)-\(kind)"), "scopeType": .string("cluster"), "scopeId": .string(id), "kind": .string(kind),
+            "value": .string(value), "rotatedAt": .string("2026-01-01T00:00:00Z"),
+        ]
+        if let encrypted { fields["encrypted"] = .bool(encrypted) }
+        return JSONValue.object(fields).jsonString
     }
 
     /// `<id>/app/key-<n>` bulk value text.

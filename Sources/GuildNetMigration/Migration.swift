@@ -18,6 +18,8 @@ public struct MigrationOptions: Sendable {
     public var operatorName: String?
     public var pruneSource = false
     public var masterKeyVariable = "GUILDNET_MASTER_KEY"
+    /// A file holding the master key (wins over ``masterKeyVariable``); trailing line breaks are ignored.
+    public var masterKeyFile: String?
     /// Recorded in the audit log (contains no secret: the key is read from the environment).
     public var commandLine: [String] = []
     public var environment: [String: String] = ProcessInfo.processInfo.environment
@@ -58,10 +60,23 @@ public struct MigrationReport: Sendable {
     public var clusters: [ClusterResult] = []
     public var prunedRows = 0
     public var masterKeyGiven: Bool
+    /// The master key given was longer than 32 bytes (only its first 32 bytes are used, as by the Go app).
+    public var masterKeyTruncated: Bool
     public var seconds: Double = 0
+
+    init(migrationID: String, plan: MigrationPlan, committed: Bool, masterKey: GoCredential.MasterKey?) {
+        self.migrationID = migrationID
+        self.plan = plan
+        self.committed = committed
+        masterKeyGiven = masterKey != nil
+        masterKeyTruncated = masterKey?.truncated ?? false
+    }
 
     public func render() -> String {
         var lines = [committed ? "migration \(migrationID) committed" : "dry run: nothing was written", plan.render(masterKeyGiven: masterKeyGiven)]
+        if masterKeyTruncated {
+            lines.append("note: the master key is longer than 32 bytes; only its first 32 bytes are used, as the Go app did")
+        }
         if let backup, let backupDirectory {
             lines.append("backup: \(backupDirectory) (\(backup.rows) rows, sha256 \(backup.sha256), verified)")
         }
@@ -112,10 +127,7 @@ public enum Migration {
             }
             mapping = try MappingCSV.parse(String(decoding: data, as: UTF8.self))
         }
-        var masterKey: CredentialCodec.MasterKey?
-        if let text = options.environment[options.masterKeyVariable], !text.isEmpty {
-            masterKey = try CredentialCodec.MasterKey(text: text)
-        }
+        let credentialKey = CredentialKey(given: try masterKey(options))
         if options.pruneSource && !options.commit {
             throw HostError(.migrationUsage, "--prune-source needs --commit")
         }
@@ -124,9 +136,9 @@ public enum Migration {
             let source = try LegacySource.openReadOnly(sourcePath)
             defer { try? source.close() }
             let plan = try source.read { db in
-                try MigrationPlan.build(db: db, sourcePath: sourcePath, mapping: mapping, selected: options.cluster, masterKey: masterKey).0
+                try MigrationPlan.build(db: db, sourcePath: sourcePath, mapping: mapping, selected: options.cluster, credentialKey: credentialKey).0
             }
-            return MigrationReport(migrationID: migrationID, plan: plan, committed: false, masterKeyGiven: masterKey != nil)
+            return MigrationReport(migrationID: migrationID, plan: plan, committed: false, masterKey: credentialKey.given)
         }
 
         let lock: StateDirectoryLock
@@ -144,7 +156,7 @@ public enum Migration {
         var files: [JSONValue] = []
         do {
             let report = try commit(
-                options: options, sourcePath: sourcePath, mapping: mapping, masterKey: masterKey,
+                options: options, sourcePath: sourcePath, mapping: mapping, credentialKey: credentialKey,
                 migrationID: migrationID, started: started, files: &files, entry: &entry)
             entry["result"] = .string("ok")
             entry["files"] = .array(files)
@@ -162,19 +174,19 @@ public enum Migration {
     }
 
     private static func commit(
-        options: MigrationOptions, sourcePath: String, mapping: MappingCSV, masterKey: CredentialCodec.MasterKey?,
+        options: MigrationOptions, sourcePath: String, mapping: MappingCSV, credentialKey: CredentialKey,
         migrationID: String, started: ContinuousClock.Instant, files: inout [JSONValue], entry: inout [String: JSONValue]
     ) throws -> MigrationReport {
         let backupDirectory = options.backupDirectory
             ?? StateDirectory(options.stateDirectory).backups + "/" + MigrationFiles.compactTimestamp()
         let source = try LegacySource.openReadOnly(sourcePath)
         defer { try? source.close() }
-        var report = MigrationReport(migrationID: migrationID, plan: MigrationPlan(sourcePath: sourcePath), committed: true, masterKeyGiven: masterKey != nil)
+        var report = MigrationReport(migrationID: migrationID, plan: MigrationPlan(sourcePath: sourcePath), committed: true, masterKey: credentialKey.given)
         var collected: [JSONValue] = []
         try source.inDatabase { db in
             try db.inTransaction(.deferred) {
                 let (plan, resolver) = try MigrationPlan.build(
-                    db: db, sourcePath: sourcePath, mapping: mapping, selected: options.cluster, masterKey: masterKey)
+                    db: db, sourcePath: sourcePath, mapping: mapping, selected: options.cluster, credentialKey: credentialKey)
                 report.plan = plan
                 let manifest = try LegacyBackup.create(from: db, sourcePath: sourcePath, into: backupDirectory, migrationID: migrationID)
                 report.backup = manifest
@@ -184,7 +196,7 @@ public enum Migration {
 
                 let progress = ProgressReporter(label: "migrating", total: plan.migratedRecords, mode: options.progress)
                 let writer = try ClusterWriter(
-                    source: db, stateDirectory: options.stateDirectory, resolver: resolver, masterKey: masterKey,
+                    source: db, stateDirectory: options.stateDirectory, resolver: resolver, credentialKey: credentialKey,
                     migrationID: migrationID, sourceSHA256: manifest.sha256, environment: options.environment, progress: progress)
                 for cluster in plan.clusters {
                     let result = try writer.write(cluster)
@@ -247,6 +259,18 @@ public enum Migration {
             }
             return count
         }
+    }
+
+    /// The master key given: `--master-key-file`, else the variable; `nil` when neither (or empty).
+    static func masterKey(_ options: MigrationOptions) throws -> GoCredential.MasterKey? {
+        if let file = options.masterKeyFile {
+            guard let text = GoCredential.MasterKey.contents(ofFile: file) else {
+                throw HostError(.migrationUsage, "cannot read the master key file \(file)")
+            }
+            return text.isEmpty ? nil : GoCredential.MasterKey(string: text)
+        }
+        guard let text = options.environment[options.masterKeyVariable], !text.isEmpty else { return nil }
+        return GoCredential.MasterKey(string: text)
     }
 
     static func randomHex(_ bytes: Int) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GuildNetCore
+import GuildNetKube
 import GuildNetLegacy
 import GuildNetSettings
 
@@ -29,31 +30,62 @@ public struct RecordResolver: Sendable {
 public enum CredentialHandling: String, Sendable, Codable {
     /// Stored in the clear in the legacy DB; moved as is.
     case plain
-    /// Encrypted in the legacy DB; decrypted with the master key.
+    /// Encrypted in the legacy DB; decrypted with the master key given.
     case decrypted
-    /// Encrypted in the legacy DB and no master key given: moved still encrypted.
-    case movedEncrypted = "moved_encrypted"
+    /// Encrypted under the all-zero key (the Go app's key when `GUILDNET_MASTER_KEY` was unset) and
+    /// no master key given: decrypted with the all-zero key.
+    case decryptedZeroKey = "decrypted_zero_key"
+    /// Cannot be read with the key given (or the all-zero key): left in the legacy DB and reported.
+    case leftInPlace = "left_in_place"
+}
+
+/// The key credentials are read with: the one given, else the all-zero key.
+struct CredentialKey {
+    var given: GoCredential.MasterKey?
+
+    var key: GoCredential.MasterKey { given ?? .zero }
+    var name: String { given == nil ? "the all-zero key (no master key given)" : "the master key given" }
+    var decrypted: CredentialHandling { given == nil ? .decryptedZeroKey : .decrypted }
+
+    /// A credential record read: its plaintext and how it was stored, or why it stays in place.
+    enum Read {
+        case read(record: GoCredential.Record, text: String, handling: CredentialHandling)
+        case unreadable(reason: String)
+    }
+
+    /// Reads a Go credential record with the Go app's rules; `accept` validates the plaintext.
+    func open(_ value: [UInt8], accept: (String) -> Bool) -> Read {
+        guard let json = try? JSONParser.parse(value), let record = GoCredential.Record(json) else {
+            return .unreadable(reason: "is not a Go credential record (a JSON object with a string value)")
+        }
+        switch GoCredential.open(record, key: key, keyName: name, accept: accept) {
+        case .plain(let text): return .read(record: record, text: text, handling: .plain)
+        case .decrypted(let text): return .read(record: record, text: text, handling: decrypted)
+        case .unreadable(let reason): return .unreadable(reason: reason)
+        }
+    }
 }
 
 /// One record turned into what the migration writes.
 enum PreparedRecord {
     case hostGlobal
     case unmapped(String)
+    /// A credential of `cluster` that cannot be read: left in place, reported with the cluster.
+    case unreadableCredential(cluster: String, reason: String)
     case kv(cluster: String, key: String, text: String, credential: CredentialHandling?)
     case settings(cluster: String, values: [String: JSONValue])
     case kubeconfig(cluster: String, bytes: [UInt8], credential: CredentialHandling)
 
-    /// Validates and converts a record. `decode` false skips JSON validation of plain store values
+    /// Validates and converts a record. `validate` false skips JSON validation of plain store values
     /// (already validated by the plan, in the same read transaction).
     static func prepare(
         collection: String, key: String, value: [UInt8]?, resolver: RecordResolver,
-        masterKey: CredentialCodec.MasterKey?, validate: Bool
+        credentialKey: CredentialKey, validate: Bool
     ) throws -> PreparedRecord {
         guard let value else {
             return LegacyLayout.hostGlobalCollections.contains(collection) ? .hostGlobal : .unmapped("value is NULL or not text")
         }
         let target = resolver.resolve(collection: collection, key: key, value: value)
-        let label = "\(collection)/\(key)"
         switch target {
         case .hostGlobal:
             return .hostGlobal
@@ -62,16 +94,13 @@ enum PreparedRecord {
         case .clusterKey(let cluster, let targetKey):
             guard let text = String(bytes: value, encoding: .utf8) else { return .unmapped("value is not valid UTF-8") }
             if collection == "credentials" {
-                guard let json = try? JSONParser.parse(value), let credential = CredentialCodec.parse(json) else {
-                    return .unmapped("credential value is neither a JSON string nor an aes-256-gcm envelope")
-                }
-                switch credential {
-                case .plain:
+                switch credentialKey.open(value, accept: { _ in true }) {
+                case .unreadable(let reason):
+                    return .unreadableCredential(cluster: cluster, reason: "credential \(reason)")
+                case .read(_, _, .plain):
                     return .kv(cluster: cluster, key: targetKey, text: text, credential: .plain)
-                case .encrypted(let nonce, let sealed):
-                    guard let masterKey else { return .kv(cluster: cluster, key: targetKey, text: text, credential: .movedEncrypted) }
-                    let plaintext = try CredentialCodec.decrypt(nonce: nonce, sealed: sealed, key: masterKey, label: label)
-                    return .kv(cluster: cluster, key: targetKey, text: JSONValue.string(plaintext).jsonString, credential: .decrypted)
+                case .read(let record, let plaintext, let handling):
+                    return .kv(cluster: cluster, key: targetKey, text: record.withPlaintext(plaintext).jsonString, credential: handling)
                 }
             }
             if validate {
@@ -93,16 +122,11 @@ enum PreparedRecord {
             }
             return .settings(cluster: cluster, values: values)
         case .clusterKubeconfig(let cluster):
-            guard let json = try? JSONParser.parse(value), let credential = CredentialCodec.parse(json) else {
-                return .unmapped("kubeconfig value is neither a JSON string nor an aes-256-gcm envelope")
-            }
-            switch credential {
-            case .plain(let text):
-                return .kubeconfig(cluster: cluster, bytes: Array(text.utf8), credential: .plain)
-            case .encrypted(let nonce, let sealed):
-                guard let masterKey else { return .kubeconfig(cluster: cluster, bytes: value, credential: .movedEncrypted) }
-                let plaintext = try CredentialCodec.decrypt(nonce: nonce, sealed: sealed, key: masterKey, label: label)
-                return .kubeconfig(cluster: cluster, bytes: Array(plaintext.utf8), credential: .decrypted)
+            switch credentialKey.open(value, accept: KubeconfigLoader.isKubeconfig) {
+            case .unreadable(let reason):
+                return .unreadableCredential(cluster: cluster, reason: "kubeconfig \(reason)")
+            case .read(_, let plaintext, let handling):
+                return .kubeconfig(cluster: cluster, bytes: Array(plaintext.utf8), credential: handling)
             }
         }
     }
@@ -120,6 +144,8 @@ public struct CredentialNote: Sendable, Equatable {
     /// `collection/key` in the legacy DB.
     public var legacyKey: String
     public var handling: CredentialHandling
+    /// Why a credential is left in place (``CredentialHandling/leftInPlace``); never quotes the value.
+    public var reason: String?
 }
 
 /// What the migration will do for one cluster.
@@ -166,7 +192,7 @@ public struct MigrationPlan: Sendable {
 
     /// Builds the plan by streaming every row of `kv` once.
     static func build(
-        db: Database, sourcePath: String, mapping: MappingCSV, selected: String?, masterKey: CredentialCodec.MasterKey?
+        db: Database, sourcePath: String, mapping: MappingCSV, selected: String?, credentialKey: CredentialKey
     ) throws -> (MigrationPlan, RecordResolver) {
         var plan = MigrationPlan(sourcePath: sourcePath)
         var known = Set<String>()
@@ -184,7 +210,16 @@ public struct MigrationPlan: Sendable {
         plan.knownClusters = known.sorted()
         let resolver = RecordResolver(knownClusters: known, mapping: mapping)
 
-        var byCluster: [String: ClusterPlan] = [:]
+        // Each cluster's plan is mutated in place in `entries` (never copied out and stored back:
+        // that copied its growing row-id array once per row, quadratic in rows per cluster).
+        var entries: [ClusterPlan] = []
+        var entryIndex: [String: Int] = [:]
+        func entry(_ cluster: String) throws -> Int {
+            if let index = entryIndex[cluster] { return index }
+            entries.append(ClusterPlan(name: cluster, id: try ClusterID(name: cluster)))
+            entryIndex[cluster] = entries.count - 1
+            return entries.count - 1
+        }
         var mappingHits = Set<String>()
         let cursor = try Row.fetchCursor(db, sql: "SELECT rowid, collection, key, value FROM kv")
         while let row = try cursor.next() {
@@ -198,7 +233,7 @@ public struct MigrationPlan: Sendable {
             }
             let prepared = try PreparedRecord.prepare(
                 collection: collection, key: key, value: LegacySource.bytes(row[3]), resolver: resolver,
-                masterKey: masterKey, validate: true)
+                credentialKey: credentialKey, validate: true)
             let cluster: String
             let kind: String
             let target: String
@@ -208,10 +243,13 @@ public struct MigrationPlan: Sendable {
                 plan.hostGlobal += 1
                 continue
             case .unmapped(let reason):
-                plan.unmappedCount += 1
-                if plan.unmapped.count < Self.unmappedListLimit {
-                    plan.unmapped.append(UnmappedRecord(collection: collection, key: key, reason: reason))
-                }
+                plan.addUnmapped(UnmappedRecord(collection: collection, key: key, reason: reason))
+                continue
+            case .unreadableCredential(let name, let reason):
+                plan.addUnmapped(UnmappedRecord(collection: collection, key: key, reason: reason + "; left in place"))
+                if let selected, name != selected { continue }
+                let index = try entry(name)
+                entries[index].credentials.append(CredentialNote(legacyKey: "\(collection)/\(key)", handling: .leftInPlace, reason: reason))
                 continue
             case .kv(let name, let targetKey, _, let handling):
                 cluster = name
@@ -225,45 +263,43 @@ public struct MigrationPlan: Sendable {
             case .kubeconfig(let name, _, let handling):
                 cluster = name
                 kind = "kubeconfig"
-                target = handling == .movedEncrypted ? "kubeconfig.enc" : "kubeconfig"
+                target = "kubeconfig"
                 credential = handling
             }
             if let selected, cluster != selected {
                 plan.otherClusters += 1
                 continue
             }
-            var entry: ClusterPlan
-            if let existing = byCluster[cluster] {
-                entry = existing
-            } else {
-                entry = ClusterPlan(name: cluster, id: try ClusterID(name: cluster))
-            }
+            let index = try entry(cluster)
             switch kind {
             case "settings":
-                if entry.settingsRowID != nil {
-                    plan.unmappedCount += 1
-                    plan.unmapped.append(UnmappedRecord(collection: collection, key: key, reason: "a second settings record for cluster \(cluster)"))
+                if entries[index].settingsRowID != nil {
+                    plan.addUnmapped(UnmappedRecord(collection: collection, key: key, reason: "a second settings record for cluster \(cluster)"))
                     continue
                 }
-                entry.settingsRowID = rowid
+                entries[index].settingsRowID = rowid
             case "kubeconfig":
-                if entry.kubeconfigRowID != nil {
-                    plan.unmappedCount += 1
-                    plan.unmapped.append(UnmappedRecord(collection: collection, key: key, reason: "a second kubeconfig for cluster \(cluster)"))
+                if entries[index].kubeconfigRowID != nil {
+                    plan.addUnmapped(UnmappedRecord(collection: collection, key: key, reason: "a second kubeconfig for cluster \(cluster)"))
                     continue
                 }
-                entry.kubeconfigRowID = rowid
+                entries[index].kubeconfigRowID = rowid
             default:
-                entry.storeRowIDs.append(rowid)
+                entries[index].storeRowIDs.append(rowid)
             }
-            entry.countsByKind[kind, default: 0] += 1
-            if entry.samples.count < Self.sampleLimit { entry.samples.append("\(collection)/\(key) -> \(target)") }
-            if let credential { entry.credentials.append(CredentialNote(legacyKey: "\(collection)/\(key)", handling: credential)) }
-            byCluster[cluster] = entry
+            entries[index].countsByKind[kind, default: 0] += 1
+            if entries[index].samples.count < Self.sampleLimit { entries[index].samples.append("\(collection)/\(key) -> \(target)") }
+            if let credential { entries[index].credentials.append(CredentialNote(legacyKey: "\(collection)/\(key)", handling: credential)) }
         }
-        plan.clusters = byCluster.values.sorted { $0.name < $1.name }
+        plan.clusters = entries.sorted { $0.name < $1.name }
         plan.unusedMappingRows = mapping.entries.filter { !mappingHits.contains($0.collection + "\u{0}" + $0.key) }
         return (plan, resolver)
+    }
+
+    /// Counts an unmapped record and lists it (up to ``unmappedListLimit``).
+    private mutating func addUnmapped(_ record: UnmappedRecord) {
+        unmappedCount += 1
+        if unmapped.count < Self.unmappedListLimit { unmapped.append(record) }
     }
 
     /// The plan as the operator reads it.
@@ -280,7 +316,9 @@ public struct MigrationPlan: Sendable {
                 switch note.handling {
                 case .plain: text = "plain (not encrypted)"
                 case .decrypted: text = "encrypted, will be decrypted with the master key"
-                case .movedEncrypted: text = "encrypted, moves still encrypted (no master key given)"
+                case .decryptedZeroKey:
+                    text = "encrypted under the all-zero key (the Go app's key when GUILDNET_MASTER_KEY was unset), will be decrypted with it"
+                case .leftInPlace: text = "cannot be read, stays in the legacy DB: \(note.reason ?? "unreadable")"
                 }
                 lines.append("  credential \(note.legacyKey): \(text)")
             }
@@ -295,8 +333,14 @@ public struct MigrationPlan: Sendable {
         for row in unusedMappingRows {
             lines.append("mapping line \(row.line): \(row.collection)/\(row.key) is not in the legacy database")
         }
-        if !masterKeyGiven && clusters.contains(where: { $0.credentials.contains { $0.handling == .movedEncrypted } }) {
-            lines.append("note: encrypted credentials move still encrypted; set the master key variable to decrypt them")
+        let leftInPlace = clusters.contains { $0.credentials.contains { $0.handling == .leftInPlace } }
+        if leftInPlace && !masterKeyGiven {
+            lines.append("note: some credentials do not decrypt under the all-zero key; give the Go app's GUILDNET_MASTER_KEY (or --master-key-file) and migrate again")
+        } else if leftInPlace {
+            lines.append("note: some credentials do not decrypt under the master key given; they stay in the legacy DB (is it the Go app's GUILDNET_MASTER_KEY?)")
+        }
+        if clusters.contains(where: { $0.credentials.contains { $0.handling == .decryptedZeroKey } }) {
+            lines.append("note: some credentials were encrypted under the all-zero key (the Go app ran without GUILDNET_MASTER_KEY); they are decrypted")
         }
         return lines.joined(separator: "\n")
     }

@@ -38,8 +38,11 @@ struct MigrateCommand: ParsableCommand {
     @Flag(name: .long, help: "After a verified commit, delete the migrated rows from the source.")
     var pruneSource = false
 
-    @Option(name: .long, help: "Environment variable holding the AES-256-GCM master key (32 bytes, base64 or hex).")
+    @Option(name: .long, help: "Environment variable holding the Go app's master key (its bytes, zero-padded or cut to 32, are the AES-256-GCM key).")
     var masterKeyEnv: String = "GUILDNET_MASTER_KEY"
+
+    @Option(name: .long, help: "File holding the Go app's master key (wins over --master-key-env; trailing line breaks ignored).")
+    var masterKeyFile: String?
 
     func validate() throws {
         guard (cluster != nil) != all else { throw ValidationError("give exactly one of --cluster ID and --all") }
@@ -54,6 +57,7 @@ struct MigrateCommand: ParsableCommand {
         options.operatorName = self.operator
         options.pruneSource = pruneSource
         options.masterKeyVariable = masterKeyEnv
+        options.masterKeyFile = masterKeyFile
         options.commandLine = CommandLine.arguments
         do {
             let report = try Migration.run(options)

@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Storage layout: per-cluster (clusters/<id>/local.db) or legacy-global (guildnet.sqlite, for rollback).")
     var storageLayout: String = "per-cluster"
 
+    @Option(name: .long, help: "legacy-global: file holding the Go app's master key (default: the GUILDNET_MASTER_KEY variable).")
+    var masterKeyFile: String?
+
     @Option(name: .long, help: "Log format: text or json.")
     var logFormat: String = "text"
 
@@ -77,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.socketPath = socket ?? (stdin ? nil : StateDirectory(stateDirectory).socket)
         options.useStdin = stdin
         options.storageLayout = layout
+        options.masterKeyFile = masterKeyFile
         options.configFile = config
         options.envFile = envFile
         options.settingAssignments = assignments

@@ -34,7 +34,7 @@ struct MigrationBench {
         let perCluster = max(0, keys / clusterCount - 9)
         let fixture = LegacyFixture(
             clusters: (0..<clusterCount).map { "cluster-\($0)" }, bulkKeysPerCluster: perCluster,
-            masterKey: Array(repeating: 7, count: 32))
+            masterKey: "bench-master-key")
         let generateStart = ContinuousClock.now
         try fixture.write(to: stateDirectory + "/guildnet.sqlite")
         let generateSeconds = seconds(ContinuousClock.now - generateStart)
@@ -44,10 +44,12 @@ struct MigrationBench {
         options.quiet()
         options.operatorName = "bench"
         options.commandLine = ["hostapp-migration-bench"]
-        options.environment["GUILDNET_MASTER_KEY"] = String(repeating: "07", count: 32)
+        options.environment["GUILDNET_MASTER_KEY"] = "bench-master-key"
+        let usageBefore = usage()
         let start = ContinuousClock.now
         let report = try Migration.run(options)
         let elapsed = seconds(ContinuousClock.now - start)
+        let usageAfter = usage()
         let migrated = report.plan.migratedRecords
         let result: JSONValue = .object([
             "legacy_keys": .int(Int64(report.plan.totalRecords)),
@@ -58,6 +60,9 @@ struct MigrationBench {
             "peak_rss_mb": .double(((memoryField("VmHWM") ?? 0) / 1024 * 10).rounded() / 10),
             "rss_before_migration_mb": .double(((rssBefore ?? 0) / 1024 * 10).rounded() / 10),
             "fixture_seconds": .double((generateSeconds * 1000).rounded() / 1000),
+            "user_seconds": .double(((usageAfter.user - usageBefore.user) * 1000).rounded() / 1000),
+            "system_seconds": .double(((usageAfter.system - usageBefore.system) * 1000).rounded() / 1000),
+            "minor_faults": .int(Int64(usageAfter.minorFaults - usageBefore.minorFaults)),
             "target_seconds": .int(60),
             "target_peak_rss_mb": .int(200),
         ])
@@ -67,6 +72,14 @@ struct MigrationBench {
     static func seconds(_ duration: Duration) -> Double {
         let (seconds, attoseconds) = duration.components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// CPU seconds (user, system) and minor page faults of the process so far.
+    static func usage() -> (user: Double, system: Double, minorFaults: Int) {
+        var value = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &value)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return (seconds(value.ru_utime), seconds(value.ru_stime), Int(value.ru_minflt))
     }
 
     /// A `kB` field of /proc/self/status.

@@ -47,7 +47,7 @@ struct LegacyLayoutServingTests {
         try LegacyFixture.create(in: dir.path)
         let database = try LegacyDatabase(stateDirectory: dir.path)
         defer { database.close() }
-        try await withRunningHost(stateDirectory: dir.path, configure: { $0.storage = LegacyGlobalStorage(database: database) }) { host in
+        try await withRunningHost(stateDirectory: dir.path, configure: { $0.storage = LegacyGlobalStorage(database: database, isKubeconfig: { $0.hasPrefix("apiVersion") }) }) { host in
             #expect(try await host.register(RegisterRequest(name: "c1")).state == .ready)
             _ = try await host.register(RegisterRequest(name: "c2"))
             let c1 = try await host.cluster(named: "c1")

@@ -19,6 +19,7 @@ struct LegacyMappingTests {
             ("credentials", "cl:c1:ts_client_auth", "\"x\"", .clusterKey(cluster: "c1", key: "credentials/ts_client_auth")),
             ("credentials", "cl:c9:kubeconfig", "\"x\"", .unmapped(reason: "credential key is not cl:<known cluster>:<name>")),
             ("credentials", "admin", "\"x\"", .unmapped(reason: "credential key is not cl:<known cluster>:<name>")),
+            ("credentials", "hs:hs-1:preauth", #"{"value":"x"}"#, .hostGlobal),
             ("published_services", "c2:web", "{}", .clusterKey(cluster: "c2", key: "published_services/web")),
             ("published_services", "web", "{}", .unmapped(reason: "published service key is not <known cluster>:<service>")),
             ("jobs", "j1", "{\"cluster_id\":\"c1\"}", .clusterKey(cluster: "c1", key: "jobs/j1")),

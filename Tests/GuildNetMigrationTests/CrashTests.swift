@@ -17,7 +17,7 @@ struct CrashTests {
         let source = state.appending("guildnet.sqlite")
         let original = try #require(FileManager.default.contents(atPath: source))
         let arguments = ["migrate-db", "--state-dir", state.path, "--all", "--commit", "--operator", "crash-test"]
-        let environment = ["GUILDNET_MASTER_KEY": testMasterKeyHex]
+        let environment = ["GUILDNET_MASTER_KEY": testMasterKey]
 
         let crashed = try await runHostapp(arguments, environment: environment.merging([CrashPoint.environmentVariable: point.rawValue]) { $1 })
         #expect(crashed.signaled, "\(point.rawValue): \(crashed.output)")

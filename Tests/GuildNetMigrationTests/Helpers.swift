@@ -4,9 +4,8 @@ import GuildNetCore
 import GuildNetMigration
 import TestSupport
 
-/// The 32-byte master key of the fixtures, and its hex form for the environment.
-let testMasterKey = [UInt8](repeating: 0x2A, count: 32)
-let testMasterKeyHex = String(repeating: "2a", count: 32)
+/// The `GUILDNET_MASTER_KEY` of the fixtures (shorter than 32 bytes: the Go app zero-pads it).
+let testMasterKey = "fixture-master-key"
 
 /// Cluster ids of the standard fixture: plain keys and one name that needs a slug key.
 let fixtureClusters = ["c1", "c2", "Prod EU", "c4"]
@@ -39,7 +38,7 @@ func options(_ state: TemporaryDirectory, cluster: String? = nil, commit: Bool, 
     options.operatorName = "tester"
     options.commandLine = ["hostapp", "migrate-db", "--state-dir", state.path, commit ? "--commit" : "--dry-run"]
     options.environment = ["USER": "nobody"]
-    if key { options.environment["GUILDNET_MASTER_KEY"] = testMasterKeyHex }
+    if key { options.environment["GUILDNET_MASTER_KEY"] = testMasterKey }
     return options
 }
 

@@ -59,24 +59,4 @@ struct MappingTests {
         let resolver = RecordResolver(knownClusters: Set(["c1", "c2"]).union(mapping.clusters), mapping: mapping)
         #expect(resolver.resolve(collection: collection, key: key, value: Array(value.utf8)) == expected)
     }
-
-    @Test("master key accepts 32 bytes as hex or base64 only")
-    func masterKey() throws {
-        _ = try CredentialCodec.MasterKey(text: testMasterKeyHex)
-        _ = try CredentialCodec.MasterKey(text: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=")
-        #expect(throws: HostError.self) { _ = try CredentialCodec.MasterKey(text: "short") }
-        let key = CredentialCodec.MasterKey(bytes: testMasterKey)
-        let envelope = try CredentialCodec.encrypt("secret-text", key: key)
-        guard case .encrypted(let nonce, let sealed)? = CredentialCodec.parse(envelope) else {
-            Issue.record("envelope does not parse")
-            return
-        }
-        #expect(try CredentialCodec.decrypt(nonce: nonce, sealed: sealed, key: key, label: "t") == "secret-text")
-        let wrong = CredentialCodec.MasterKey(bytes: [UInt8](repeating: 1, count: 32))
-        #expect {
-            _ = try CredentialCodec.decrypt(nonce: nonce, sealed: sealed, key: wrong, label: "t")
-        } throws: { error in
-            (error as? HostError)?.code == .decryptionFailed
-        }
-    }
 }

@@ -19,8 +19,12 @@ func expectedStore(index: Int, bulk: Int, decrypted: Bool) throws -> [String: JS
         case "published_services": expected["published_services/" + key.dropFirst(id.count + 1)] = parsed
         case "jobs", "joblogs", "audit": expected[collection + "/" + key] = parsed
         case "credentials" where key.hasSuffix(":ts_client_auth"):
-            expected["credentials/ts_client_auth"] = decrypted || !fixture.encrypts(clusterIndex: index)
-                ? .string(LegacyFixture.tsClientAuth(id)) : parsed
+            // Decrypted or plain, the record keeps its fields with the plaintext value; one that
+            // cannot be decrypted stays in the legacy DB.
+            if decrypted || !fixture.encrypts(clusterIndex: index) {
+                expected["credentials/ts_client_auth"] = try JSONParser.parse(
+                    LegacyFixture.record(id, "cluster.ts_client_auth", LegacyFixture.tsClientAuth(id), encrypted: false))
+            }
         default: break
         }
     }
@@ -35,7 +39,7 @@ struct MigrationTests {
         let state = try makeLegacyState()
         defer { state.remove() }
         let before = snapshot(state.path)
-        let report = try await migrate(options(state, commit: false, key: false))
+        let report = try await migrate(options(state, commit: false))
         #expect(snapshot(state.path) == before)
         #expect(report.committed == false)
         #expect(report.plan.clusters.map(\.name) == fixtureClusters.sorted())
@@ -46,7 +50,7 @@ struct MigrationTests {
         #expect(Set(report.plan.unmapped.map { "\($0.collection)/\($0.key)" }) == Set(LegacyFixture.unmappedRecords.map { "\($0.0)/\($0.1)" }))
         let text = report.render()
         #expect(text.contains("unmapped mystery/m-1: no rule for collection mystery"))
-        #expect(text.contains("credential credentials/cl:c1:kubeconfig: encrypted, moves still encrypted"))
+        #expect(text.contains("credential credentials/cl:c1:kubeconfig: encrypted, will be decrypted with the master key"))
         #expect(text.contains("credential credentials/cl:c2:kubeconfig: plain"))
         #expect(report.plan.clusters.allSatisfy { $0.samples.count == 5 })
         #expect(!text.contains("tskey-client"))
@@ -90,7 +94,8 @@ struct MigrationTests {
                 let routes = await cluster.settings.effective("ts_routes")
                 #expect(routes?.value == .array([.string("10.\(index).0.0/16")]))
                 let auth = try await cluster.store.get("credentials/ts_client_auth")
-                #expect(auth?.value == .string(LegacyFixture.tsClientAuth(name)))
+                #expect(auth?.value["value"] == .string(LegacyFixture.tsClientAuth(name)))
+                #expect(auth?.value["encrypted"] == false)
             }
         }
 
@@ -120,37 +125,56 @@ struct MigrationTests {
         #expect(dirMode == 0o700)
     }
 
-    @Test("without the master key, encrypted credentials move still encrypted and the report says so")
-    func movedEncrypted() async throws {
+    @Test("without the master key, credentials encrypted under another key stay in the legacy DB and are reported")
+    func withoutKeyLeftInPlace() async throws {
         let state = try makeLegacyState()
         defer { state.remove() }
         let report = try await migrate(options(state, commit: true, key: false))
         let c1 = try #require(report.clusters.first { $0.name == "c1" })
-        #expect(c1.credentials.map(\.handling) == [.movedEncrypted, .movedEncrypted])
+        #expect(c1.credentials.map(\.handling) == [.leftInPlace, .leftInPlace])
+        #expect(c1.kubeconfig == false)
         let c2 = try #require(report.clusters.first { $0.name == "c2" })
         #expect(c2.credentials.map(\.handling) == [.plain, .plain])
         let directory = try clusterDirectory(state, "c1")
         #expect(!FileManager.default.fileExists(atPath: directory + "/kubeconfig"))
-        let envelope = try #require(FileManager.default.contents(atPath: directory + "/kubeconfig.enc"))
-        #expect(CredentialCodec.parse(try JSONParser.parse([UInt8](envelope)))?.isEncrypted == true)
-        let store = try storeContents(directory + "/local.db")
-        #expect(CredentialCodec.parse(try JSONParser.parse(try #require(store["credentials/ts_client_auth"])))?.isEncrypted == true)
-        #expect(report.render().contains("credentials/cl:c1:ts_client_auth=moved_encrypted"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/kubeconfig.enc"))
+        #expect(try storeContents(directory + "/local.db")["credentials/ts_client_auth"] == nil)
+        #expect(report.plan.unmapped.contains { $0.key == "cl:c1:kubeconfig" && $0.reason.contains("does not decrypt under the all-zero key") })
+        let text = report.render()
+        #expect(text.contains("credentials/cl:c1:ts_client_auth=left_in_place"))
+        #expect(text.contains("give the Go app's GUILDNET_MASTER_KEY"))
+        #expect(!text.contains("tskey-client"))
+        // Nothing was dropped: --prune-source would leave them too, and the source still holds them.
+        let legacy = try legacyContents(state.appending("guildnet.sqlite"))
+        #expect(legacy["credentials/cl:c1:kubeconfig"] != nil)
     }
 
-    @Test("a wrong master key fails before anything is written")
+    @Test("a wrong master key leaves the encrypted credentials in place; everything else migrates")
     func wrongKey() async throws {
         let state = try makeLegacyState()
         defer { state.remove() }
         var opts = options(state, commit: true)
-        opts.environment["GUILDNET_MASTER_KEY"] = String(repeating: "11", count: 32)
-        let wrongKeyOptions = opts
-        await #expect {
-            _ = try await migrate(wrongKeyOptions)
-        } throws: { error in
-            (error as? HostError)?.code == .decryptionFailed
-        }
-        #expect(!FileManager.default.fileExists(atPath: state.appending("clusters")))
+        opts.environment["GUILDNET_MASTER_KEY"] = "not-the-fixture-key"
+        let report = try await migrate(opts)
+        #expect(report.clusters.first { $0.name == "c1" }?.credentials.map(\.handling) == [.leftInPlace, .leftInPlace])
+        #expect(report.clusters.first { $0.name == "c2" }?.kubeconfig == true)
+        #expect(report.plan.unmapped.contains { $0.key == "cl:c1:kubeconfig" && $0.reason.contains("does not decrypt under the master key given") })
+        #expect(!FileManager.default.fileExists(atPath: try clusterDirectory(state, "c1") + "/kubeconfig"))
+        #expect(report.render().contains("is it the Go app's GUILDNET_MASTER_KEY?"))
+    }
+
+    @Test("--master-key-file gives the key (trailing newline ignored)")
+    func masterKeyFile() async throws {
+        let state = try makeLegacyState()
+        defer { state.remove() }
+        let file = state.appending("master.key")
+        try Data((testMasterKey + "\n").utf8).write(to: URL(fileURLWithPath: file))
+        var opts = options(state, commit: true, key: false)
+        opts.masterKeyFile = file
+        let report = try await migrate(opts)
+        #expect(report.clusters.first { $0.name == "c1" }?.credentials.map(\.handling) == [.decrypted, .decrypted])
+        let kubeconfig = try #require(FileManager.default.contents(atPath: try clusterDirectory(state, "c1") + "/kubeconfig"))
+        #expect(String(decoding: kubeconfig, as: UTF8.self) == LegacyFixture.kubeconfig("c1"))
     }
 
     @Test("--cluster migrates one cluster only; re-running is idempotent; the CSV adds a cluster")

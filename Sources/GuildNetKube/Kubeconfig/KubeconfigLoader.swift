@@ -45,6 +45,13 @@ public enum KubeconfigLoader {
         }
     }
 
+    /// Whether `text` parses as a kubeconfig naming at least one cluster (how a stored credential
+    /// is told apart from ciphertext or junk).
+    public static func isKubeconfig(_ text: String) -> Bool {
+        guard let document = try? parse(Data(text.utf8), source: "") else { return false }
+        return !(document.clusters ?? []).isEmpty
+    }
+
     /// YAML text of a kubeconfig (for `clusters/<id>/kubeconfig`).
     public static func renderYAML(_ document: KubeconfigDocument) throws -> String {
         do {
