@@ -45,7 +45,7 @@ enum RethinkHarness {
     static func withConnector<T: Sendable>(
         _ configuration: RethinkConnectorConfiguration,
         resolve: (@Sendable () async throws -> RethinkAddress)? = nil,
-        logger: Logger = Logger(label: "test.rethink"),
+        logger: Logger = LogCapture().logger(label: "test.rethink"),
         _ body: @Sendable (RethinkConnector) async throws -> T
     ) async throws -> T {
         let connector = RethinkConnector(configuration: configuration, resolveAddress: resolve, logger: logger)

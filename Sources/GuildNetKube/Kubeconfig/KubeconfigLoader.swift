@@ -13,7 +13,7 @@ public enum KubeconfigLoader {
     /// Loads one file (it must exist).
     public static func load(path: String) throws -> KubeconfigDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) cannot be read")
+            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) \(FileAccess.whyUnreadable(path) ?? "cannot be read")")
         }
         return try resolveRelativePaths(parse(data, source: path), relativeTo: (path as NSString).deletingLastPathComponent)
     }
@@ -27,7 +27,9 @@ public enum KubeconfigLoader {
             found = true
             merge(try load(path: path), into: &merged)
         }
-        guard found else { throw HostError(.kubeconfigInvalid, "none of the kubeconfig files \(paths) exists") }
+        guard found else {
+            throw HostError(.kubeconfigInvalid, "none of the kubeconfig files \(paths.joined(separator: ", ")) exists (a list is read as KUBECONFIG: paths separated by \":\")")
+        }
         return merged
     }
 

@@ -1,0 +1,37 @@
+import GuildNetControl
+
+/// The text after `hostapp ctl --help`'s options: how fields are written, working examples, and
+/// every op with its fields, generated from the dispatcher's table so it cannot drift.
+enum CtlHelp {
+    /// Each runs as written in a directory where `hostapp serve --state-dir ./state` runs
+    /// (scripts/readme-tour.sh runs them).
+    static let examples = [
+        "hostapp ctl --state-dir ./state host.status",
+        "hostapp ctl --state-dir ./state cluster.register cluster=prod-eu 'settings={\"namespace\":\"apps\"}'",
+        "hostapp ctl --state-dir ./state db.put cluster=prod-eu key=greeting value=hello",
+        "hostapp ctl --state-dir ./state db.get cluster=prod-eu key=greeting",
+        "hostapp ctl --state-dir ./state -o json cluster.list",
+        "HOSTAPP_SOCKET=./state/hostapp.sock hostapp ctl cluster.status cluster=prod-eu",
+        "hostapp ctl --socket ./state/hostapp.sock cluster.unregister cluster=prod-eu",
+    ]
+
+    static var discussion: String {
+        var text = """
+            Fields are FIELD=VALUE pairs. A VALUE that parses as JSON is sent as JSON, anything else \
+            as a string; quote JSON for the shell: 'settings={"namespace":"apps"}'. The daemon's socket \
+            is --socket, else $HOSTAPP_SOCKET, else <--state-dir>/hostapp.sock.
+
+            Examples (with `hostapp serve --state-dir ./state` running in the current directory):
+
+            """
+        for example in examples { text += "  \(example)\n" }
+        text += "\nOps and their fields (docs/control-protocol.md describes each):\n"
+        let width = ControlDispatcher.catalog.map(\.op.count).max() ?? 0
+        for entry in ControlDispatcher.catalog {
+            let padding = String(repeating: " ", count: width - entry.op.count)
+            text += "  \(entry.op)\(padding)  \(entry.fields.joined(separator: " "))\n"
+        }
+        text += "\nExit status: 0 on an ok reply, 1 on an error reply, 2 when the daemon cannot be reached."
+        return text
+    }
+}
