@@ -31,6 +31,6 @@ if ! swift build --build-tests --sanitize=thread --scratch-path .build-tsan > .b
     exit 1
 fi
 echo "ThreadSanitizer build: ok (log in .build-tsan-log.txt)"
-swift test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan \
+PIPELINE_PAIRS=160 swift test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan \
     --filter 'HostActorTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeOpsTests|RethinkOpsTests'
 echo "ThreadSanitizer suites: passed"

@@ -81,7 +81,8 @@ public struct ControlDispatcher: ControlLineHandler {
             return (ControlReply.failure(id: failure.id, error: failure.error), nil)
         }
         guard let op = ops[request.op] else {
-            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); see docs/control-protocol.md")
+            let guess = Spelling.closest(to: request.op, among: ops.keys).map { "did you mean \(String(reflecting: $0))? " } ?? ""
+            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); \(guess)`hostapp ctl --help` lists the ops, docs/control-protocol.md describes them")
             return (ControlReply.failure(id: request.id, error: error), nil)
         }
         do {
@@ -128,7 +129,12 @@ struct OpContext: Sendable {
     /// The cluster a request names. A request that arrives while its cluster is still starting
     /// (e.g. pipelined right after `cluster.register`) waits until it is ready or degraded.
     func cluster(_ params: ControlParams) async throws -> ClusterActor {
-        let cluster = try await host.cluster(named: params.string("cluster"))
+        let cluster: ClusterActor
+        do {
+            cluster = try await host.cluster(named: params.string("cluster"))
+        } catch let error as HostError where error.code == .clusterNotFound {
+            throw HostError(.clusterNotFound, error.message + "; register it with cluster.register (cluster.list lists the registered clusters)")
+        }
         if !cluster.state.hasSettled {
             _ = await cluster.waitUntilSettled(timeout: host.configuration.startTimeout)
         }

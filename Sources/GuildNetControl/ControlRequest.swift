@@ -54,7 +54,9 @@ public struct ControlParams: Sendable {
     /// Rejects fields the op does not define (catches typos such as `clsuter`).
     public func allowOnly(_ allowed: Set<String>) throws(HostError) {
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw HostError(.invalidField, "op \(op) has no field \(String(reflecting: unknown))")
+            let guess = Spelling.closest(to: unknown, among: allowed).map { "did you mean \(String(reflecting: $0))? " } ?? ""
+            let list = allowed.isEmpty ? "it takes no fields" : "its fields: " + allowed.sorted().joined(separator: ", ")
+            throw HostError(.invalidField, "op \(op) has no field \(String(reflecting: unknown)); \(guess)\(list)")
         }
     }
 

@@ -36,8 +36,8 @@ enum DaemonReachability {
             var isDirectory: ObjCBool = false
             guard files.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
                 return (
-                    "state directory \(directory) does not exist",
-                    "--state-dir must be the directory the daemon was started with (`hostapp serve --state-dir DIR`); is it spelled right, relative to \(files.currentDirectoryPath)?"
+                    "state directory \(directory) does not exist, so no daemon runs there",
+                    "start one with `hostapp serve --state-dir \(directory)` (it creates the directory; it runs in the foreground: use another shell or append &), or fix --state-dir: it must name the directory a running daemon was started with (relative paths are taken from \(files.currentDirectoryPath))"
                 )
             }
             if !socketExists {
