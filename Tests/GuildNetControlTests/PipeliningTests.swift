@@ -9,13 +9,13 @@ import TestSupport
 
 /// Requests pipelined on one connection right after `cluster.register` see the cluster, and
 /// `cluster.unregister` waits for the earlier requests of its cluster (docs/control-protocol.md,
-/// "Pipelining"). Each transport gets `PIPELINE_PAIRS` register→put pairs (default 1,000; the
+/// "Pipelining"). Each transport gets `PIPELINE_PAIRS` register→put pairs (default 500; the
 /// acceptance run uses 10,000, about 90 s per transport in a debug build), sent without waiting.
 /// Run with `swift test --skip-build --filter PipeliningTests`.
 @Suite("PipeliningTests") struct PipeliningTests {
     /// 16 clusters at once, each cycling register → put → get → unregister.
     static let script: PipelineScript = {
-        let pairs = Int(ProcessInfo.processInfo.environment["PIPELINE_PAIRS"] ?? "") ?? 1_000
+        let pairs = Int(ProcessInfo.processInfo.environment["PIPELINE_PAIRS"] ?? "") ?? 500
         return PipelineScript(lanes: 16, rounds: max(2, pairs / 16))
     }()
 
