@@ -73,11 +73,11 @@ mkdir -p "$work/help"
     echo 'hostapp serve --state-dir ./state 2> hostapp.log &'
     echo 'daemon=$!'
     echo "timeout 30 sh -c 'until grep -q event=host_ready hostapp.log; do sleep 0.1; done'"
-    "$hostapp_bin" ctl --help | sed -n 's/^ *\(\(HOSTAPP_SOCKET=[^ ]* \)\{0,1\}hostapp ctl .*\)$/\1/p'
+    "$hostapp_bin" ctl --help | sed -n 's/^  \(hostapp ctl .*\|export HOSTAPP_SOCKET=.*\)$/\1/p'
     echo 'hostapp ctl --state-dir ./state host.shutdown'
     echo 'wait $daemon'
 } > "$work/help.sh"
-examples="$(grep -c 'hostapp ctl ' "$work/help.sh")"
+examples="$(grep -c '^hostapp ctl \|^export ' "$work/help.sh")"
 [ "$examples" -gt 2 ] || { echo "error: hostapp ctl --help shows no examples" >&2; exit 1; }
 run_isolated "$work/help.sh" "$work/help" 120
 
