@@ -11,7 +11,7 @@ struct CtlCommand: AsyncParsableCommand {
         discussion: CtlHelp.discussion
     )
 
-    @Option(name: .long, help: "Control socket path (default: $HOSTAPP_SOCKET, else <state-dir>/hostapp.sock).")
+    @Option(name: .long, help: "Control socket path (default: <state-dir>/hostapp.sock, else $HOSTAPP_SOCKET).")
     var socket: String?
 
     @Option(name: .long, help: "State directory of the daemon (to find its socket).")
@@ -92,15 +92,15 @@ struct CtlCommand: AsyncParsableCommand {
         }
     }
 
-    /// Which socket to use, and where that choice came from.
+    /// Which socket to use, and where that choice came from: flags win over the environment.
     func target() throws -> DaemonTarget {
         if let socket { return DaemonTarget(socket: socket, source: .socketFlag) }
-        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
-            return DaemonTarget(socket: env, source: .environment)
-        }
         if let stateDir {
             let directory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
             return DaemonTarget(socket: DaemonOptions.defaultSocketPath(stateDirectory: directory), source: .stateDirectory(stateDir))
+        }
+        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
+            return DaemonTarget(socket: env, source: .environment)
         }
         throw ValidationError("which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
     }

@@ -20,7 +20,7 @@ enum CtlHelp {
         var text = """
             Fields are FIELD=VALUE pairs. A VALUE that parses as JSON is sent as JSON, anything else \
             as a string; quote JSON for the shell: 'settings={"namespace":"apps"}'. The daemon's socket \
-            is --socket, else $HOSTAPP_SOCKET, else <--state-dir>/hostapp.sock.
+            is --socket, else <--state-dir>/hostapp.sock, else $HOSTAPP_SOCKET.
 
             Examples (with `hostapp serve --state-dir ./state` running in the current directory):
 
