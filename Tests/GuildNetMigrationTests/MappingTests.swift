@@ -29,8 +29,9 @@ struct MappingTests {
         arguments: [
             "jobs,j1\n", "jobs,j1,c1,extra\n", "jobs,,c1\n", "jobs,\"j1,c1\n", "jobs,j\"1,c1\n", "jobs,\"j1\"x,c1\n",
             "jobs,j1,\u{7}bad\n", "jobs,j1,c1\njobs,j1,c2\n",
-        ])
-    func rejects(text: String) {
+        ].map(EscapedCSV.init))
+    func rejects(_ escaped: EscapedCSV) {
+        let text = escaped.text
         #expect {
             _ = try MappingCSV.parse(text)
         } throws: { error in
@@ -79,4 +80,10 @@ struct MappingTests {
             (error as? HostError)?.code == .decryptionFailed
         }
     }
+}
+
+/// A CSV test argument shown escaped, so the test log stays one line per case.
+struct EscapedCSV: Sendable, CustomTestStringConvertible {
+    let text: String
+    var testDescription: String { text.debugDescription }
 }
