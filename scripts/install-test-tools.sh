@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real tools the test suites use as referees. Idempotent; safe to run as root in CI.
+# Installs the real tools the test suites use as referees, each only when missing. Idempotent; safe
+# to run as root in CI (otherwise apt-get runs under sudo).
 #   promtool   -> <repo>/.tools/bin/promtool (extracted from Debian's prometheus .deb, not installed)
 #   microsocks -> apt-get install (SOCKS5 proxy for routing tests)
 #   sqlite3    -> apt-get install (lock checks in store tests)
+#   rethinkdb  -> python3 -m pip install rethinkdb==2.4.10.post1 into the python3 first on PATH
+#                 (activate a virtualenv first to keep it out of the system Python)
+#   kubectl    -> checked, not installed: $KUBECTL or the first kubectl on PATH
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,14 +67,19 @@ install_if_missing sqlite3 sqlite3
 
 echo "test tools ready: $tools_bin/promtool, $(command -v microsocks), $(command -v sqlite3)"
 
-# kubectl referees KubeSim; the machine image ships it at /usr/bin/kubectl (a version dispatcher).
-if [ ! -x /usr/bin/kubectl ]; then
-    echo "error: /usr/bin/kubectl is missing; the KubeSim referee tests need the real kubectl" >&2
+# kubectl referees KubeSim: $KUBECTL, else the first kubectl on PATH. It is not installed here
+# (its packages are not in Debian's main archive); install it from https://kubernetes.io/docs/tasks/tools/.
+kubectl_path="${KUBECTL:-$(command -v kubectl || true)}"
+if [ -z "$kubectl_path" ] || [ ! -x "$kubectl_path" ]; then
+    echo "error: kubectl is not on PATH (or KUBECTL is not executable); the KubeSim referee tests run the real kubectl." >&2
+    echo "       Install it (https://kubernetes.io/docs/tasks/tools/) or set KUBECTL=/path/to/kubectl." >&2
     exit 1
 fi
+echo "kubectl ready: $kubectl_path"
 
 # The official Python RethinkDB driver referees RethinkSim.
 if ! python3 -c 'import rethinkdb' >/dev/null 2>&1; then
+    echo "installing the Python rethinkdb driver into $(python3 -c 'import sys; print(sys.prefix)') (pip)"
     python3 -m pip install --quiet --disable-pip-version-check 'rethinkdb==2.4.10.post1'
 fi
 python3 -c 'import rethinkdb' || { echo "error: the Python rethinkdb driver is not importable" >&2; exit 1; }

@@ -12,19 +12,48 @@ public struct ControlDispatcher: ControlLineHandler {
     public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
         var table: [String: ControlOp] = [:]
-        for op in HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all {
-            table[op.name] = op
-        }
+        for op in Self.allOps { table[op.name] = op }
         self.ops = table
+    }
+
+    /// The table every dispatcher routes with.
+    static var allOps: [ControlOp] {
+        HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all
+    }
+
+    /// Every op and the fields it accepts, sorted by name: the same table requests are routed
+    /// with (`hostapp ctl --help` prints it, so the help cannot drift from the daemon).
+    public static var catalog: [(op: String, fields: [String])] {
+        allOps.map { (op: $0.name, fields: $0.fields.sorted { Self.fieldOrder($0) < Self.fieldOrder($1) }) }
+            .sorted { $0.op < $1.op }
+    }
+
+    /// `cluster` first, then the others alphabetically.
+    private static func fieldOrder(_ field: String) -> String {
+        field == "cluster" ? "" : field
     }
 
     /// Every op name this dispatcher knows, sorted.
     public var opNames: [String] { ops.keys.sorted() }
 
-    public func handle(line: [UInt8], output: ControlOutput) async {
-        let (reply, after) = await respond(to: line, output: output)
-        await output.send(reply)
-        after?()
+    public func accept(line: [UInt8]) -> AcceptedLine {
+        let parsed = ControlRequest.parse(line)
+        return AcceptedLine(sequencing: sequencing(of: parsed)) { output in
+            let (reply, after) = await respond(to: parsed, output: output)
+            await output.send(reply)
+            after?()
+        }
+    }
+
+    /// Requests that name a cluster are ordered around that cluster's register/unregister on
+    /// their connection (docs/control-protocol.md, "Pipelining").
+    func sequencing(of parsed: Result<ControlRequest, ControlRequestError>) -> LineSequencing {
+        guard case .success(let request) = parsed, let op = ops[request.op],
+              op.fields.contains("cluster"), case .string(let name)? = request.params.fields["cluster"]
+        else { return .independent }
+        // The registry's key, so two spellings of one id share a lane; an invalid name fails fast anyway.
+        let key = (try? ClusterID(name: name))?.key ?? name
+        return op.changesRegistry ? .clusterLifecycle(key) : .cluster(key)
     }
 
     public func handleOversizedLine(byteCount: Int, output: ControlOutput) async {
@@ -37,15 +66,23 @@ public struct ControlDispatcher: ControlLineHandler {
     /// The reply line for one request line, plus an action to run once the reply is sent.
     /// Streaming ops need `output` (the connection their events go to); without it they fail.
     public func respond(to line: [UInt8], output: ControlOutput? = nil) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
+        await respond(to: ControlRequest.parse(line), output: output)
+    }
+
+    func respond(
+        to parsed: Result<ControlRequest, ControlRequestError>,
+        output: ControlOutput?
+    ) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
         let request: ControlRequest
-        switch ControlRequest.parse(line) {
+        switch parsed {
         case .success(let parsed):
             request = parsed
         case .failure(let failure):
             return (ControlReply.failure(id: failure.id, error: failure.error), nil)
         }
         guard let op = ops[request.op] else {
-            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); see docs/control-protocol.md")
+            let guess = Spelling.closest(to: request.op, among: ops.keys).map { "did you mean \(String(reflecting: $0))? " } ?? ""
+            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); \(guess)`hostapp ctl --help` lists the ops, docs/control-protocol.md describes them")
             return (ControlReply.failure(id: request.id, error: error), nil)
         }
         do {
@@ -92,7 +129,12 @@ struct OpContext: Sendable {
     /// The cluster a request names. A request that arrives while its cluster is still starting
     /// (e.g. pipelined right after `cluster.register`) waits until it is ready or degraded.
     func cluster(_ params: ControlParams) async throws -> ClusterActor {
-        let cluster = try await host.cluster(named: params.string("cluster"))
+        let cluster: ClusterActor
+        do {
+            cluster = try await host.cluster(named: params.string("cluster"))
+        } catch let error as HostError where error.code == .clusterNotFound {
+            throw HostError(.clusterNotFound, error.message + "; register it with cluster.register (cluster.list lists the registered clusters)")
+        }
         if !cluster.state.hasSettled {
             _ = await cluster.waitUntilSettled(timeout: host.configuration.startTimeout)
         }
@@ -104,15 +146,20 @@ struct OpContext: Sendable {
 struct ControlOp: Sendable {
     let name: String
     let fields: Set<String>
+    /// Adds or removes a cluster (`cluster.register`, `cluster.unregister`): a barrier for the
+    /// requests naming that cluster on the same connection.
+    let changesRegistry: Bool
     let run: @Sendable (ControlParams, OpContext) async throws -> JSONValue
 
     init(
         _ name: String,
         fields: Set<String>,
+        changesRegistry: Bool = false,
         _ run: @escaping @Sendable (ControlParams, OpContext) async throws -> JSONValue
     ) {
         self.name = name
         self.fields = fields
+        self.changesRegistry = changesRegistry
         self.run = run
     }
 }

@@ -54,7 +54,9 @@ public struct ControlParams: Sendable {
     /// Rejects fields the op does not define (catches typos such as `clsuter`).
     public func allowOnly(_ allowed: Set<String>) throws(HostError) {
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw HostError(.invalidField, "op \(op) has no field \(String(reflecting: unknown))")
+            let guess = Spelling.closest(to: unknown, among: allowed).map { "did you mean \(String(reflecting: $0))? " } ?? ""
+            let list = allowed.isEmpty ? "it takes no fields" : "its fields: " + allowed.sorted().joined(separator: ", ")
+            throw HostError(.invalidField, "op \(op) has no field \(String(reflecting: unknown)); \(guess)\(list)")
         }
     }
 
@@ -97,6 +99,18 @@ public struct ControlParams: Sendable {
     }
 
     private func mistyped(_ name: String, _ expected: String, _ value: JSONValue) -> HostError {
-        HostError(.invalidField, "field \"\(name)\" must be \(expected), got \(value.typeName)")
+        // A string holding broken JSON is usually a JSON value a shell or a client failed to send
+        // as JSON (`settings={"namespace":apps}`): say why it did not parse.
+        if case .string(let text) = value, let first = text.first(where: { !$0.isWhitespace }), first == "{" || first == "[" {
+            do {
+                _ = try JSONParser.parse(Array(text.utf8))
+            } catch {
+                return HostError(
+                    .invalidField,
+                    "field \"\(name)\" must be \(expected), got a string that looks like JSON but does not parse: \(error); send it as JSON (from a shell, quote it whole: '\(name)={\"key\":\"value\"}')"
+                )
+            }
+        }
+        return HostError(.invalidField, "field \"\(name)\" must be \(expected), got \(value.typeName)")
     }
 }

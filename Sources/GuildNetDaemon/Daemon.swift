@@ -60,7 +60,8 @@ public enum Daemon {
         let (shutdownRequests, shutdownContinuation) = AsyncStream<Void>.makeStream()
         let requestShutdown: @Sendable () -> Void = { shutdownContinuation.finish() }
         let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: requestShutdown)
-        let readiness = Readiness(expected: (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0), logger: logger)
+        // The host itself is one of the participants, so `host_ready` always follows `host_start`.
+        let readiness = Readiness(expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0), logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = options.metricsAddress {
@@ -69,7 +70,7 @@ public enum Daemon {
             }
             services.append(.init(service: server, serviceName: "metrics"))
         }
-        services.append(.init(service: HostService(host: host), serviceName: "host"))
+        services.append(.init(service: HostService(host: host, readiness: readiness), serviceName: "host"))
         if let path = options.socketPath {
             let server = ControlSocketServer(path: path, configuration: options.transport, handler: dispatcher, logger: logger)
             services.append(.init(service: SocketService(server: server, readiness: readiness), serviceName: "control-socket"))
@@ -79,7 +80,6 @@ public enum Daemon {
             services.append(.init(service: StdioService(server: server), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "control-stdin"))
         }
         services.append(.init(service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "shutdown-requests"))
-        if readiness.expected == 0 { await readiness.ready("host", [:]) }
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
@@ -99,10 +99,11 @@ public enum Daemon {
 /// Runs the host's supervision tree; graceful shutdown tears every cluster down.
 struct HostService: Service {
     let host: HostActor
+    let readiness: Readiness
 
     func run() async {
         await withGracefulShutdownHandler {
-            await host.run()
+            await host.run { await readiness.ready("host", [:]) }
         } onGracefulShutdown: {
             host.beginShutdown()
         }

@@ -52,8 +52,10 @@ public actor HostActor {
 
     /// Runs the host until ``beginShutdown()`` (or cancellation), then tears every cluster down in
     /// parallel, waiting at most ``HostConfiguration/shutdownDeadline`` before cancelling stragglers.
-    public func run() async {
+    /// - Parameter onStarted: called once `host_start` is logged (the daemon logs `host_ready` after it).
+    public func run(onStarted: @Sendable () async -> Void = {}) async {
         logger.info("host running", metadata: ["event": "host_start", "state_dir": .string(configuration.stateDirectory)])
+        await onStarted()  // `host_ready` never precedes `host_start`
         let budget = self.budget
         clusterTasks.spawn { await budget.run() }
         await clusterTasks.run(drain: { await stopAllClusters() })

@@ -38,17 +38,23 @@ extension SimulatedServer {
         let signals = SignalStream([SIGINT, SIGTERM])
         defer { signals.cancel() }
         let received = signals.stream
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.run() }
+        // Each task reports whether it was the server.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.run()
+                return true
+            }
             group.addTask {
                 for await _ in received { break }
                 await self.stop()
+                return false
             }
             try await ready(self, try await self.endpoint())
-            // The first task to end (the server, after a signal or a failure) ends the command.
-            try await group.next()
-            group.cancelAll()  // also ends the signal watcher's loop
-            try await group.waitForAll()
+            // The server's end (after a signal, or a failure) ends the command. After a signal the
+            // server is left to finish its graceful shutdown: cancelling it would cut that short.
+            while let wasServer = try await group.next() {
+                if wasServer { group.cancelAll() }  // ends the signal watcher's loop
+            }
         }
     }
 }

@@ -8,17 +8,10 @@ struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
         abstract: "Send one control op to a running daemon and print the reply.",
-        discussion: """
-            Fields are FIELD=VALUE pairs; a VALUE that parses as JSON is sent as JSON, anything else \
-            as a string. Examples:
-              hostapp ctl --state-dir /var/lib/guildnet cluster.register cluster=prod-eu
-              hostapp ctl --socket /run/hostapp.sock db.put cluster=prod-eu key=greeting value=hello
-              hostapp ctl -o json cluster.list
-            Exit status: 0 on an ok reply, 1 on an error reply, 2 when the daemon cannot be reached.
-            """
+        discussion: CtlHelp.discussion
     )
 
-    @Option(name: .long, help: "Control socket path (default: $HOSTAPP_SOCKET, else <state-dir>/hostapp.sock).")
+    @Option(name: .long, help: "Control socket path (default: <state-dir>/hostapp.sock, else $HOSTAPP_SOCKET).")
     var socket: String?
 
     @Option(name: .long, help: "State directory of the daemon (to find its socket).")
@@ -30,36 +23,25 @@ struct CtlCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to wait for the reply.")
     var timeout: Int = 60
 
-    @Argument(help: "The op, e.g. host.status, cluster.register, db.put.")
+    @Argument(help: "The op, e.g. host.status, cluster.register, db.put (the list is below).")
     var op: String
 
     @Argument(help: "FIELD=VALUE pairs.")
     var fields: [String] = []
 
+    /// Usage errors are found here so ArgumentParser prints ctl's own usage with them.
+    func validate() throws {
+        guard output == "text" || output == "json" else { throw ValidationError("-o must be text or json, got \(String(reflecting: output))") }
+        _ = try request()
+        _ = try target()
+    }
+
     mutating func run() async throws {
-        guard output == "text" || output == "json" else { throw ValidationError("-o must be text or json") }
-        var request: [String: JSONValue] = ["id": "ctl", "op": .string(op)]
-        for field in fields {
-            guard let equals = field.firstIndex(of: "="), equals != field.startIndex else {
-                throw ValidationError("field \(String(reflecting: field)) is not FIELD=VALUE")
-            }
-            let name = String(field[..<equals])
-            let raw = String(field[field.index(after: equals)...])
-            request[name] = (try? JSONParser.parse(raw)) ?? .string(raw)
-        }
-        let path: String
-        if let socket {
-            path = socket
-        } else if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
-            path = env
-        } else if let stateDir {
-            path = StateDirectory(URL(fileURLWithPath: stateDir).standardizedFileURL.path).socket
-        } else {
-            throw ValidationError("give --socket, --state-dir or HOSTAPP_SOCKET")
-        }
+        let request = try request()
+        let target = try target()
         let reply: [UInt8]
         do {
-            let client = try await ControlClient.connect(path: path)
+            let client = try await ControlClient.connect(path: target.socket)
             do {
                 reply = try await client.request(JSONValue.object(request).jsonString, id: "ctl", timeout: .seconds(timeout))
             } catch {
@@ -68,7 +50,7 @@ struct CtlCommand: AsyncParsableCommand {
             }
             await client.close()
         } catch {
-            FileHandle.standardError.write(Data("hostapp ctl: cannot reach the daemon at \(path): \(error)\n".utf8))
+            FileHandle.standardError.write(Data(DaemonReachability.explain(error, target: target).utf8))
             throw ExitCode(2)
         }
         let parsed = try? JSONParser.parse(reply)
@@ -78,6 +60,49 @@ struct CtlCommand: AsyncParsableCommand {
             print(HumanOutput.render(parsed), terminator: "")
         }
         if parsed?["ok"] != .bool(true) { throw ExitCode(1) }
+    }
+
+    /// The request object built from the op and its FIELD=VALUE pairs.
+    func request() throws -> [String: JSONValue] {
+        var request: [String: JSONValue] = ["id": "ctl", "op": .string(op)]
+        for field in fields {
+            guard let equals = field.firstIndex(of: "="), equals != field.startIndex else {
+                throw ValidationError("field \(String(reflecting: field)) is not FIELD=VALUE (e.g. cluster=prod-eu)")
+            }
+            let name = String(field[..<equals])
+            let raw = String(field[field.index(after: equals)...])
+            request[name] = try Self.value(of: name, raw)
+        }
+        return request
+    }
+
+    /// A VALUE that parses as JSON is sent as JSON, anything else as a string; a VALUE that starts
+    /// like a JSON object or array but does not parse is refused (it is almost always lost quoting).
+    static func value(of name: String, _ raw: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(raw)
+        } catch {
+            if let first = raw.first, first == "{" || first == "[" {
+                throw ValidationError("""
+                    field \(name) looks like JSON but does not parse (\(error)): \(raw)
+                    Quote the whole pair for the shell so JSON's double quotes survive, e.g. '\(name)={"namespace":"apps"}'
+                    """)
+            }
+            return .string(raw)
+        }
+    }
+
+    /// Which socket to use, and where that choice came from: flags win over the environment.
+    func target() throws -> DaemonTarget {
+        if let socket { return DaemonTarget(socket: socket, source: .socketFlag) }
+        if let stateDir {
+            let directory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
+            return DaemonTarget(socket: StateDirectory(directory).socket, source: .stateDirectory(stateDir))
+        }
+        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
+            return DaemonTarget(socket: env, source: .environment)
+        }
+        throw ValidationError("which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
     }
 }
 
@@ -109,7 +134,7 @@ enum HumanOutput {
                     out += "\(pad)\(key):\n"
                     write(member, indent: indent + 1, into: &out)
                 default:
-                    out += "\(pad)\(key): \(scalar(member))\n"
+                    out += "\(pad)\(key): \(scalar(member, key: key))\n"
                 }
             }
         case .array(let items):
@@ -125,6 +150,21 @@ enum HumanOutput {
         default:
             out += "\(pad)\(scalar(value))\n"
         }
+    }
+
+    /// `*_at` fields are times (seconds since 1970): shown as UTC dates.
+    private static func scalar(_ value: JSONValue, key: String) -> String {
+        if key.hasSuffix("_at"), let seconds = value.doubleValue {
+            return time(seconds)
+        }
+        return scalar(value)
+    }
+
+    static func time(_ seconds: Double) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withFullTime, .withFractionalSeconds, .withSpaceBetweenDateAndTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
     }
 
     private static func scalar(_ value: JSONValue) -> String {

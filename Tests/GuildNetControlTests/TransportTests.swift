@@ -544,6 +544,10 @@ private final class EchoHandler: ControlLineHandler {
 
     func release() { gate.fire() }
 
+    func accept(line: [UInt8]) -> AcceptedLine {
+        AcceptedLine { output in await self.handle(line: line, output: output) }
+    }
+
     func handle(line: [UInt8], output: ControlOutput) async {
         state.withLock { state in
             state.handled += 1
@@ -633,7 +637,7 @@ private final class TransportSignal: Sendable {
 
 /// A short-named temporary directory under /tmp (Unix socket paths are limited to 107 bytes);
 /// call ``remove()`` (in a `defer`, which also keeps it alive for the whole scope).
-private final class TransportTempDirectory: Sendable {
+final class TransportTempDirectory: Sendable {
     let path: String
 
     init() throws {
@@ -649,7 +653,7 @@ private final class TransportTempDirectory: Sendable {
     }
 }
 
-private final class TransportPipe: Sendable {
+final class TransportPipe: Sendable {
     let readFD: CInt
     let writeFD: CInt
     private let writeClosed = Atomic<Bool>(false)
@@ -671,7 +675,7 @@ private final class TransportPipe: Sendable {
     }
 }
 
-private func writeAll(_ bytes: [UInt8], to fd: CInt) throws {
+func writeAll(_ bytes: [UInt8], to fd: CInt) throws {
     var offset = 0
     while offset < bytes.count {
         let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -694,7 +698,7 @@ private func readAll(_ fd: CInt) async throws -> [UInt8] {
 }
 
 /// One blocking read on the shared thread pool; empty at EOF.
-private func readSome(_ fd: CInt) async throws -> [UInt8] {
+func readSome(_ fd: CInt) async throws -> [UInt8] {
     try await NIOThreadPool.singleton.runIfActive {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {

@@ -40,8 +40,9 @@ struct ClusterIDTests {
 
     @Test(
         "unusable names are rejected",
-        arguments: ["", "!!!", "---", "...", "a\u{0}b", "line\nbreak", "tab\there", String(repeating: "z", count: 254), "🚀🚀"])
-    func rejected(name: String) {
+        arguments: ["", "!!!", "---", "...", "a\u{0}b", "line\nbreak", "tab\there", String(repeating: "z", count: 254), "🚀🚀"].map(EscapedName.init))
+    func rejected(_ escaped: EscapedName) {
+        let name = escaped.name
         #expect(throws: HostError.self) { try ClusterID(name: name) }
         do {
             _ = try ClusterID(name: name)
@@ -57,4 +58,10 @@ struct ClusterIDTests {
         #expect(try ClusterID(key: id.key, name: "Prod EU") == id)
         #expect(throws: HostError.self) { try ClusterID(key: "prod-eu", name: "Prod EU") }
     }
+}
+
+/// A test argument shown escaped, so names with control characters keep the test log one line each.
+struct EscapedName: Sendable, CustomTestStringConvertible {
+    let name: String
+    var testDescription: String { name.debugDescription }
 }

@@ -93,8 +93,9 @@ struct KubeconfigTests {
             (Fixtures.config(user: "    token: \(Fixtures.secretToken)", context: "    namespace: Not_A_Label"), "namespace"),
             ("clusters: 5", "clusters"),
             ("clusters:\n- name: a\n  cluster:\n    server: [1, 2]\nusers: []\ncontexts: []", "server"),
-        ])
-    func invalid(yaml: String, field: String) {
+        ].map(InvalidKubeconfig.init))
+    func invalid(_ sample: InvalidKubeconfig) {
+        let (yaml, field) = (sample.yaml, sample.field)
         do {
             _ = try resolve(yaml)
             Issue.record("accepted an invalid kubeconfig (expected an error about \(field))")
@@ -227,4 +228,17 @@ struct ExecCredentialTests {
             }
         }
     }
+}
+
+/// One invalid kubeconfig and the field its error must name; shown by the field alone, so the test
+/// log stays one line per case.
+struct InvalidKubeconfig: Sendable, CustomTestStringConvertible {
+    let yaml: String
+    let field: String
+
+    init(_ pair: (String, String)) {
+        (yaml, field) = pair
+    }
+
+    var testDescription: String { "a kubeconfig with a bad \(field)" }
 }

@@ -29,8 +29,9 @@ struct MappingTests {
         arguments: [
             "jobs,j1\n", "jobs,j1,c1,extra\n", "jobs,,c1\n", "jobs,\"j1,c1\n", "jobs,j\"1,c1\n", "jobs,\"j1\"x,c1\n",
             "jobs,j1,\u{7}bad\n", "jobs,j1,c1\njobs,j1,c2\n",
-        ])
-    func rejects(text: String) {
+        ].map(EscapedCSV.init))
+    func rejects(_ escaped: EscapedCSV) {
+        let text = escaped.text
         #expect {
             _ = try MappingCSV.parse(text)
         } throws: { error in
@@ -59,4 +60,10 @@ struct MappingTests {
         let resolver = RecordResolver(knownClusters: Set(["c1", "c2"]).union(mapping.clusters), mapping: mapping)
         #expect(resolver.resolve(collection: collection, key: key, value: Array(value.utf8)) == expected)
     }
+}
+
+/// A CSV test argument shown escaped, so the test log stays one line per case.
+struct EscapedCSV: Sendable, CustomTestStringConvertible {
+    let text: String
+    var testDescription: String { text.debugDescription }
 }

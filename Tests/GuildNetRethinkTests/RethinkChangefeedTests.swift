@@ -315,7 +315,7 @@ import TestSupport
     @Test func shutdownEndsFeedsAndClosesConnections() async throws {
         try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
             try await sim.createTable("t", database: "test")
-            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint))
+            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint), logger: RethinkHarness.logger)
             let recorders = (0..<5).map { _ in Recorder<ChangefeedEvent>() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await connector.run() }
@@ -342,7 +342,7 @@ import TestSupport
     @Test func cancellingRunEndsFeeds() async throws {
         try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
             try await sim.createTable("t", database: "test")
-            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint))
+            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint), logger: RethinkHarness.logger)
             let events = Recorder<ChangefeedEvent>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await connector.run() }

@@ -50,7 +50,7 @@ import TestSupport
         let options = RethinkConnection.Options(connectTimeout: .seconds(2))
         let refused = await RethinkHarness.hostError {
             _ = try await RethinkConnection.connect(
-                to: RethinkAddress(host: "127.0.0.1", port: port), user: "admin", password: "", options: options)
+                to: RethinkAddress(host: "127.0.0.1", port: port), user: "admin", password: "", options: options, logger: RethinkHarness.logger)
         }
         #expect(refused?.code == .rethinkUnreachable)
         #expect(refused?.transient == true)
@@ -58,7 +58,7 @@ import TestSupport
 
         let unresolvable = await RethinkHarness.hostError {
             _ = try await RethinkConnection.connect(
-                to: RethinkAddress(host: "no-such-host.invalid", port: 28015), user: "admin", password: "", options: options)
+                to: RethinkAddress(host: "no-such-host.invalid", port: 28015), user: "admin", password: "", options: options, logger: RethinkHarness.logger)
         }
         #expect(unresolvable?.code == .rethinkUnreachable)
         #expect(unresolvable?.transient == true)

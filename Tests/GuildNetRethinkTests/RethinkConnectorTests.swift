@@ -87,7 +87,7 @@ import TestSupport
             // Parallel tests open and close descriptors too, so the baseline is this test's own: the
             // descriptors of sockets connected to this simulator's port.
             #expect(RethinkHarness.clientSockets(toPort: endpoint.port) == 0)
-            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint, maxConnections: 4))
+            let connector = RethinkConnector(configuration: RethinkHarness.configuration(endpoint, maxConnections: 4), logger: RethinkHarness.logger)
             await sim.stallReplies()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 { group.addTask { _ = try? await connector.run(.dbList()) } }
@@ -109,7 +109,7 @@ import TestSupport
         let reserved = try RethinkHarness.closedPort()
         let port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let unreachable = RethinkConnector(configuration: RethinkHarness.configuration(RethinkSimEndpoint(host: "127.0.0.1", port: port)))
+        let unreachable = RethinkConnector(configuration: RethinkHarness.configuration(RethinkSimEndpoint(host: "127.0.0.1", port: port)), logger: RethinkHarness.logger)
         let error = await RethinkHarness.hostError { _ = try await unreachable.warmup() }
         #expect(error?.code == .rethinkUnreachable)
         #expect(error?.transient == true)
@@ -119,7 +119,7 @@ import TestSupport
         #expect(status.json["last_error"]?["code"] == "rethink_unreachable")
         await unreachable.shutdown()
 
-        let unconfigured = RethinkConnector(configuration: RethinkConnectorConfiguration())
+        let unconfigured = RethinkConnector(configuration: RethinkConnectorConfiguration(), logger: RethinkHarness.logger)
         #expect(await RethinkHarness.hostError { _ = try await unconfigured.run(.dbList()) }?.code == .rethinkNotConfigured)
         await unconfigured.shutdown()
     }
@@ -134,7 +134,8 @@ import TestSupport
             resolveAddress: {
                 attempts.withLock { $0 += 1 }
                 return RethinkAddress(host: "127.0.0.1", port: port)
-            })
+            },
+            logger: RethinkHarness.logger)
         let errors = Recorder<HostError>()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<10 {
@@ -157,7 +158,8 @@ import TestSupport
             resolveAddress: {
                 try await waitForCancellation()
                 return RethinkAddress(host: "127.0.0.1")
-            })
+            },
+            logger: RethinkHarness.logger)
         let error = await RethinkHarness.hostError { _ = try await connector.warmup() }
         #expect(error?.code == .rethinkUnreachable)
         #expect(error?.transient == true)

@@ -18,6 +18,9 @@ enum RethinkHarness {
         return options
     }
 
+    /// A logger whose lines are captured, not printed (tests that expect failures log errors).
+    static var logger: Logger { LogCapture().logger(label: "test.rethink") }
+
     static func address(_ endpoint: RethinkSimEndpoint) -> RethinkAddress {
         RethinkAddress(host: endpoint.host, port: endpoint.port)
     }
@@ -26,7 +29,7 @@ enum RethinkHarness {
         _ endpoint: RethinkSimEndpoint, user: String = "admin", password: String = "",
         options: RethinkConnection.Options = RethinkConnection.Options(connectTimeout: .seconds(5))
     ) async throws -> RethinkConnection {
-        try await RethinkConnection.connect(to: address(endpoint), user: user, password: password, options: options)
+        try await RethinkConnection.connect(to: address(endpoint), user: user, password: password, options: options, logger: logger)
     }
 
     static func configuration(
@@ -45,7 +48,7 @@ enum RethinkHarness {
     static func withConnector<T: Sendable>(
         _ configuration: RethinkConnectorConfiguration,
         resolve: (@Sendable () async throws -> RethinkAddress)? = nil,
-        logger: Logger = Logger(label: "test.rethink"),
+        logger: Logger = RethinkHarness.logger,
         _ body: @Sendable (RethinkConnector) async throws -> T
     ) async throws -> T {
         let connector = RethinkConnector(configuration: configuration, resolveAddress: resolve, logger: logger)

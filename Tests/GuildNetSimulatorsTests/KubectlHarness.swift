@@ -3,22 +3,42 @@ import GuildNetCore
 import GuildNetSimulators
 import TestSupport
 
-/// Runs the real /usr/bin/kubectl against a KubeSim with a kubeconfig the sim wrote and a fresh
-/// HOME (kubectl caches discovery per host:port under $HOME/.kube/cache).
+/// Runs the real kubectl (`$KUBECTL`, else the first `kubectl` on PATH) against a KubeSim with a
+/// kubeconfig the sim wrote and a fresh HOME (kubectl caches discovery per host:port under
+/// $HOME/.kube/cache).
 struct Kubectl: Sendable {
     let home: TemporaryDirectory
     let kubeconfigPath: String
+    let executable: String
 
-    static let executable = "/usr/bin/kubectl"
+    /// The kubectl to run; throws a message saying how to provide one when there is none.
+    static func executable() throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit = environment["KUBECTL"], !explicit.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: explicit) else {
+                throw HostError(.invalidRequest, "KUBECTL=\(explicit) is not an executable file")
+            }
+            return explicit
+        }
+        for directory in (environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(directory)/kubectl"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw HostError(
+            .invalidRequest,
+            "kubectl is not on PATH: the KubeSim referee tests run the real kubectl; install it or set KUBECTL=/path/to/kubectl"
+        )
+    }
 
     init(sim: KubeSim, endpoint: KubeSimEndpoint, user: KubeSimUser = .token) throws {
+        executable = try Self.executable()
         home = TemporaryDirectory("kubesim")
         kubeconfigPath = home.appending("kubeconfig")
         try sim.writeKubeconfig(to: kubeconfigPath, endpoint: endpoint, user: user)
     }
 
     private func fullArguments(_ arguments: [String]) -> [String] {
-        ["HOME=\(home.path)", "KUBECONFIG=", Self.executable, "--kubeconfig", kubeconfigPath] + arguments
+        ["HOME=\(home.path)", "KUBECONFIG=", executable, "--kubeconfig", kubeconfigPath] + arguments
     }
 
     /// Runs kubectl to completion; merged stdout+stderr.

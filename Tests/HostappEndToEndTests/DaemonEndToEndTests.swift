@@ -119,6 +119,61 @@ struct DaemonEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/hostapp.sock"))
     }
 
+    @Test("serve --stdin: requests pipelined after cluster.register see the cluster; the log starts with host_start")
+    func stdinPipelinedRegisterThenPut() throws {
+        let dir = TemporaryDirectory("sp")
+        defer { dir.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HostappProcess.binary)
+        process.arguments = ["serve", "--stdin", "--state-dir", dir.path, "--log-format", "json"]
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        // Both outputs are drained while the input is written, so backpressure never stalls the daemon.
+        let replies = LockedValue(Data())
+        let logs = LockedValue(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            replies.withLock { $0.append(data) }
+        }
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            logs.withLock { $0.append(data) }
+        }
+        try process.run()
+        let (lanes, rounds) = (8, 125)
+        var requests: [String] = []
+        for round in 0..<rounds {
+            for lane in 0..<lanes {
+                let cluster = "\"cluster\":\"e2e-\(lane)\""
+                requests.append("{\"id\":\"\(lane).\(round).r\",\"op\":\"cluster.register\",\(cluster)}")
+                requests.append("{\"id\":\"\(lane).\(round).p\",\"op\":\"db.put\",\(cluster),\"key\":\"k\",\"value\":\(round)}")
+                requests.append("{\"id\":\"\(lane).\(round).u\",\"op\":\"cluster.unregister\",\(cluster)}")
+            }
+        }
+        input.fileHandleForWriting.write(Data((requests.joined(separator: "\n") + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        let logRest = errors.fileHandleForReading.readDataToEndOfFile()
+        let text = String(decoding: replies.withLock { $0 } + rest, as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        let parsed = try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+        #expect(parsed.count == requests.count)
+        let failed = parsed.filter { $0["ok"] != true }
+        #expect(failed.isEmpty, "\(failed.count) failed, first: \(failed.prefix(3).map(\.jsonString))")
+        let events = String(decoding: logs.withLock { $0 } + logRest, as: UTF8.self).split(separator: "\n")
+            .compactMap { try? JSONParser.parse(String($0)) }
+            .compactMap { $0["event"]?.stringValue }
+        #expect(events.first == "host_start", "\(events.prefix(5))")
+        #expect((events.firstIndex(of: "host_ready") ?? -1) > (events.firstIndex(of: "host_start") ?? Int.max))
+    }
+
     @Test("credentials given in settings never reach logs or protocol output")
     func credentialsNeverLeak() async throws {
         let dir = TemporaryDirectory("cl")

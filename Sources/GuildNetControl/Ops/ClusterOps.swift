@@ -5,7 +5,7 @@ import GuildNetRuntime
 /// `cluster.register`, `cluster.unregister`, `cluster.list`, `cluster.status`.
 enum ClusterOps {
     static let all: [ControlOp] = [
-        ControlOp("cluster.register", fields: ["cluster", "kubeconfig", "context", "settings"]) { params, context in
+        ControlOp("cluster.register", fields: ["cluster", "kubeconfig", "context", "settings"], changesRegistry: true) { params, context in
             let request = RegisterRequest(
                 name: try params.string("cluster"),
                 kubeconfig: try params.optionalString("kubeconfig"),
@@ -20,7 +20,7 @@ enum ClusterOps {
                 "state": .string(result.state.rawValue),
             ]
         },
-        ControlOp("cluster.unregister", fields: ["cluster", "purge"]) { params, context in
+        ControlOp("cluster.unregister", fields: ["cluster", "purge"], changesRegistry: true) { params, context in
             let result = try await context.host.unregister(try params.string("cluster"), purge: try params.optionalBool("purge") ?? false)
             return [
                 "cluster": .string(result.cluster.name),

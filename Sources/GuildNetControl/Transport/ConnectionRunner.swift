@@ -2,8 +2,8 @@ import Logging
 import NIOCore
 
 /// Serves one connection of either transport: dispatches decoded lines to the handler with bounded
-/// concurrency and runs the connection's single ordered writer. Everything runs in child tasks of
-/// the caller.
+/// concurrency, ordered per cluster by a ``RequestSequencer``, and runs the connection's single
+/// ordered writer. Everything runs in child tasks of the caller.
 enum ConnectionRunner {
     /// Installs the line decoder on a new channel and wraps it for async use (both transports).
     static func makeLineChannel(_ channel: any Channel, maxLineBytes: Int) -> EventLoopFuture<NIOAsyncChannel<LineEvent, ByteBuffer>> {
@@ -38,6 +38,7 @@ enum ConnectionRunner {
         write: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) async where Events.Element == LineEvent {
         let queue = output.queue
+        let sequencer = RequestSequencer()
         let maxInFlight = max(1, configuration.maxInFlightPerConnection)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -56,7 +57,14 @@ enum ConnectionRunner {
                         }
                         switch event {
                         case .line(let line):
-                            handlers.addTask { await handler.handle(line: line, output: output) }
+                            // Parsed here, in arrival order, so per-cluster ordering follows the wire.
+                            let accepted = handler.accept(line: line)
+                            let ticket = sequencer.enter(accepted.sequencing)
+                            handlers.addTask {
+                                await sequencer.wait(for: ticket)
+                                await accepted.run(output)
+                                sequencer.finish(ticket)
+                            }
                         case .oversized(let byteCount):
                             logger.debug("control line over the limit discarded", metadata: ["bytes": "\(byteCount)"])
                             handlers.addTask { await handler.handleOversizedLine(byteCount: byteCount, output: output) }

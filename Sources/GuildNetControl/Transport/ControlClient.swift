@@ -44,10 +44,23 @@ public actor ControlClient {
                 }
                 .connect(unixDomainSocketPath: path)
                 .get()
+        } catch let error as IOError {
+            throw HostError(.io, "cannot connect to control socket \(path): \(Self.describe(errno: error.errnoCode))")
         } catch {
             throw HostError(.io, "cannot connect to control socket \(path): \(error)")
         }
         return ControlClient(channel: channel, inbox: inbox)
+    }
+
+    /// A connect failure in plain words (the daemon's absence is the usual cause).
+    static func describe(errno code: CInt) -> String {
+        switch code {
+        case ENOENT: "no such socket file (no daemon serves this path)"
+        case ECONNREFUSED: "the socket file exists but nothing listens on it (the daemon is not running)"
+        case EACCES: "permission denied (the socket belongs to another user)"
+        case ENOTSOCK: "the path is not a socket"
+        default: String(cString: strerror(code))
+        }
     }
 
     /// Sends one line ("\n" appended). Returns once the bytes were handed to the kernel.

@@ -37,9 +37,12 @@ public struct ControlOutput: Sendable {
 /// What the transport calls for each connection.
 public protocol ControlLineHandler: Sendable {
     /// One complete request line (without the newline; a trailing "\r" is stripped; empty lines are
-    /// skipped). Called concurrently for pipelined lines of one connection, at most
-    /// ``ControlTransportConfiguration/maxInFlightPerConnection`` at once.
-    func handle(line: [UInt8], output: ControlOutput) async
+    /// skipped), read in arrival order on the connection's reader: returns how the line is ordered and
+    /// the work that answers it. Must return quickly (parse, never wait). The returned work runs
+    /// concurrently with other lines of the connection, at most
+    /// ``ControlTransportConfiguration/maxInFlightPerConnection`` at once, once the lines it is
+    /// ordered after (``LineSequencing``) have been answered.
+    func accept(line: [UInt8]) -> AcceptedLine
     /// A line longer than the limit arrived; its bytes were discarded up to the next newline.
     func handleOversizedLine(byteCount: Int, output: ControlOutput) async
     /// The connection ended (EOF or error); called once, after every in-flight `handle()` finished.

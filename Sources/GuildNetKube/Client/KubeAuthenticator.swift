@@ -83,7 +83,7 @@ final class KubeAuthenticator: Sendable {
                 return Applied(authorization: "Bearer " + cached.token)
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw HostError(.kubeconfigInvalid, "kubeconfig tokenFile \(path) cannot be read")
+                throw HostError(.kubeconfigInvalid, "kubeconfig tokenFile \(path) \(FileAccess.whyUnreadable(path) ?? "cannot be read")")
             }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             fileToken.withLock { $0 = FileToken(token: token, readAt: now) }

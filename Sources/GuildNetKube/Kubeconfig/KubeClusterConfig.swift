@@ -126,7 +126,7 @@ public struct KubeClusterConfig: Sendable, Equatable {
         }
         if let token = user.token, !token.isEmpty { return .token(token) }
         if let tokenFile = user.tokenFile, !tokenFile.isEmpty {
-            guard FileManager.default.isReadableFile(atPath: tokenFile) else { throw invalid("\(field).tokenFile", "cannot be read") }
+            if let reason = FileAccess.whyUnreadable(tokenFile) { throw invalid("\(field).tokenFile", "file \(tokenFile) \(reason)") }
             return .tokenFile(tokenFile)
         }
         if hasBasic { return .basic(username: user.username ?? "", password: user.password ?? "") }
@@ -142,7 +142,9 @@ public struct KubeClusterConfig: Sendable, Equatable {
             return Array(decoded)
         }
         if let file, !file.isEmpty {
-            guard let contents = FileManager.default.contents(atPath: file) else { throw invalid(field, "file \(file) cannot be read") }
+            guard let contents = FileManager.default.contents(atPath: file) else {
+                throw invalid(field, "file \(file) \(FileAccess.whyUnreadable(file) ?? "cannot be read")")
+            }
             return Array(contents)
         }
         return nil

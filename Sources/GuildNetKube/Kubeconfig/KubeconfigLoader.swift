@@ -13,7 +13,7 @@ public enum KubeconfigLoader {
     /// Loads one file (it must exist).
     public static func load(path: String) throws -> KubeconfigDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) cannot be read")
+            throw HostError(.kubeconfigInvalid, "kubeconfig \(path) \(FileAccess.whyUnreadable(path) ?? "cannot be read")")
         }
         return try resolveRelativePaths(parse(data, source: path), relativeTo: (path as NSString).deletingLastPathComponent)
     }
@@ -27,7 +27,9 @@ public enum KubeconfigLoader {
             found = true
             merge(try load(path: path), into: &merged)
         }
-        guard found else { throw HostError(.kubeconfigInvalid, "none of the kubeconfig files \(paths) exists") }
+        guard found else {
+            throw HostError(.kubeconfigInvalid, "none of the kubeconfig files \(paths.joined(separator: ", ")) exists (a list is read as KUBECONFIG: paths separated by \":\")")
+        }
         return merged
     }
 
@@ -36,8 +38,13 @@ public enum KubeconfigLoader {
         guard let text = String(data: data, encoding: .utf8) else {
             throw HostError(.kubeconfigInvalid, "kubeconfig \(source) is not UTF-8 text")
         }
+        guard text.contains(where: { !$0.isWhitespace }) else {
+            throw HostError(.kubeconfigInvalid, "kubeconfig \(source) is empty")
+        }
         do {
             return try YAMLDecoder().decode(KubeconfigDocument.self, from: text)
+        } catch let error as DecodingError where Self.isTopLevel(error) {
+            throw HostError(.kubeconfigInvalid, "kubeconfig \(source) is not a kubeconfig: its top level must be a YAML mapping (apiVersion, clusters, users, contexts)")
         } catch let error as DecodingError {
             throw HostError(.kubeconfigInvalid, "kubeconfig \(source): \(describe(error))")
         } catch {
@@ -101,6 +108,16 @@ public enum KubeconfigLoader {
     }
 
     /// A decoding error as a field path, never quoting values.
+    /// The document itself has the wrong shape (a scalar or a list, not a mapping).
+    static func isTopLevel(_ error: DecodingError) -> Bool {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+        default:
+            return false
+        }
+    }
+
     static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
             codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
