@@ -9,6 +9,8 @@ public protocol SimulatedServer: Actor {
     func endpoint() async throws -> Endpoint
     /// Makes ``run()`` return.
     func stop()
+    /// The server's restart fault (`KubeSim.restart()`, `RethinkSim.restart(unavailableFor:)`).
+    func simulateRestart() async
 }
 
 extension SimulatedServer {
@@ -34,8 +36,10 @@ extension SimulatedServer {
     }
 
     /// Serves until SIGINT or SIGTERM (for `hostapp sim …`): `ready` runs once the server listens.
+    /// SIGHUP simulates a server restart (``simulateRestart()``), so a test driving a sim process
+    /// can restart it.
     public func servingUntilSignal(_ ready: @Sendable (Self, Endpoint) async throws -> Void) async throws {
-        let signals = SignalStream([SIGINT, SIGTERM])
+        let signals = SignalStream([SIGINT, SIGTERM, SIGHUP])
         defer { signals.cancel() }
         let received = signals.stream
         // Each task reports whether it was the server.
@@ -45,7 +49,10 @@ extension SimulatedServer {
                 return true
             }
             group.addTask {
-                for await _ in received { break }
+                for await number in received {
+                    guard number == SIGHUP else { break }
+                    await self.simulateRestart()
+                }
                 await self.stop()
                 return false
             }

@@ -12,7 +12,8 @@ struct SimCommand: AsyncParsableCommand {
     )
 }
 
-/// `hostapp sim kube --kubeconfig-out PATH [--pods N] [--token T]`: runs KubeSim until SIGINT/SIGTERM.
+/// `hostapp sim kube --kubeconfig-out PATH [--pods N] [--token T]`: runs KubeSim until SIGINT/SIGTERM;
+/// SIGHUP simulates an API server restart (connections cut, watch cache rebuilt).
 struct SimKubeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kube",
@@ -61,7 +62,8 @@ struct SimKubeCommand: AsyncParsableCommand {
     }
 }
 
-/// `hostapp sim rethink [--port N] [--user U] [--password P]`: runs RethinkSim until SIGINT/SIGTERM.
+/// `hostapp sim rethink [--port N] [--user U] [--password P]`: runs RethinkSim until SIGINT/SIGTERM;
+/// SIGHUP simulates a server restart (connections closed, tables unavailable for `--restart-unavailable-ms`).
 struct SimRethinkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rethink",
@@ -80,10 +82,16 @@ struct SimRethinkCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Rows per response before paging with CONTINUE.")
     var batchSize: Int = 1000
 
+    @Option(
+        name: .customLong("restart-unavailable-ms"),
+        help: "After SIGHUP (a simulated restart), how long tables answer OP_FAILED \"primary replica … not available\".")
+    var restartUnavailableMilliseconds: Int = 1000
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard !user.isEmpty else { throw ValidationError("--user must not be empty") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1") }
+        guard restartUnavailableMilliseconds >= 0 else { throw ValidationError("--restart-unavailable-ms must be >= 0") }
     }
 
     func run() async throws {
@@ -91,6 +99,7 @@ struct SimRethinkCommand: AsyncParsableCommand {
         options.port = port
         options.users = [user: password]
         options.batchSize = batchSize
+        options.restartUnavailableFor = .milliseconds(restartUnavailableMilliseconds)
         let sim = try await RethinkSim(options: options)
         try await sim.servingUntilSignal { _, endpoint in
             // Unbuffered write: the line must reach a pipe reader at once.

@@ -99,4 +99,9 @@ final class StreamingProcess: Sendable {
     func stop() {
         if exitCode == nil { kill(pid, SIGTERM) }
     }
+
+    /// Sends `signal` to this process (only the one this object started), while it runs.
+    func send(_ signal: Int32) {
+        if exitCode == nil { kill(pid, signal) }
+    }
 }

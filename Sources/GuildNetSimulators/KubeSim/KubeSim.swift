@@ -324,6 +324,8 @@ public actor KubeSim: SimulatedServer {
         shared.connections.closeAll()
     }
 
+    public func simulateRestart() async { await restart() }
+
     public var openConnectionCount: Int { shared.connections.count }
     /// HTTP requests received since start (a client's retry after a fault shows here).
     public var requestCount: Int { get async { await shared.faults.received } }

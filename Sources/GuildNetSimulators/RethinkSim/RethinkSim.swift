@@ -189,6 +189,8 @@ public actor RethinkSim: SimulatedServer {
         return shared.connections.closeAll()
     }
 
+    public func simulateRestart() async { await restart() }
+
     /// Ends a restart's unavailability window now: tables serve again.
     public func makeTablesAvailable() async {
         await shared.store.makeTablesAvailable()
