@@ -115,4 +115,30 @@ struct GoShapesTests {
             #expect(error.message.contains("does not decrypt"))
         }
     }
+
+    @Test("the legacy layout stores a registered kubeconfig as the Go app's full record, encrypted under the key when given")
+    func legacyLayoutStores() throws {
+        let state = TemporaryDirectory("mig-go-store")
+        defer { state.remove() }
+        let text = LegacyFixture.kubeconfig("c1")
+        let isKubeconfig: (String) -> Bool = { $0.hasPrefix("apiVersion: v1\n") }
+        let key = GoCredential.MasterKey(string: Self.key)
+        let withKey = try LegacyDatabase(stateDirectory: state.path, masterKey: key)
+        try withKey.storeKubeconfig(text, cluster: "c1")
+        #expect(try withKey.kubeconfig(cluster: "c1", isKubeconfig: isKubeconfig) == text)
+        withKey.close()
+        let stored = try #require(try legacyContents(state.appending("guildnet.sqlite"))["credentials/cl:c1:kubeconfig"])
+        let record = try #require(GoCredential.Record(try JSONParser.parse(stored)))
+        #expect(record.encrypted == true)
+        #expect(record.fields["scopeType"] == "cluster" && record.fields["scopeId"] == "c1" && record.fields["kind"] == "cluster.kubeconfig")
+        #expect(GoCredential.decrypt(record.value, key: key) == text)
+
+        let noKey = try LegacyDatabase(stateDirectory: state.path)
+        defer { noKey.close() }
+        try noKey.storeKubeconfig(text, cluster: "c2")
+        let plain = try #require(try legacyContents(state.appending("guildnet.sqlite"))["credentials/cl:c2:kubeconfig"])
+        let plainRecord = try #require(GoCredential.Record(try JSONParser.parse(plain)))
+        #expect(plainRecord.encrypted == false && plainRecord.value == text)
+        #expect(try noKey.kubeconfig(cluster: "c2", isKubeconfig: isKubeconfig) == text)
+    }
 }
