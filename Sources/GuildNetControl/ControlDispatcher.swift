@@ -11,11 +11,42 @@ public struct ControlDispatcher: ControlLineHandler {
     /// - Parameter requestShutdown: called by `host.shutdown` after its reply is queued.
     public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
+        self.ops = Self.opTable
+    }
+
+    /// Every op by name (the handlers take the host from their context, so the table is static).
+    static let opTable: [String: ControlOp] = {
         var table: [String: ControlOp] = [:]
         for op in HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all {
             table[op.name] = op
         }
-        self.ops = table
+        return table
+    }()
+
+    /// Parses one request line and validates it against the op table (a known op, only the fields
+    /// it defines) without running it: the checks every request passes before its handler, with
+    /// the error reply's id and `HostError`. No host is needed (the fuzz target calls this).
+    public static func validate(line: [UInt8]) -> Result<ControlRequest, ControlRequestError> {
+        validatedOp(line: line).map(\.request)
+    }
+
+    /// ``validate(line:)`` with the op that will run the request.
+    static func validatedOp(line: [UInt8]) -> Result<(request: ControlRequest, op: ControlOp), ControlRequestError> {
+        let request: ControlRequest
+        switch ControlRequest.parse(line) {
+        case .success(let parsed): request = parsed
+        case .failure(let failure): return .failure(failure)
+        }
+        guard let op = opTable[request.op] else {
+            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); see docs/control-protocol.md")
+            return .failure(ControlRequestError(id: request.id, error: error))
+        }
+        do {
+            try request.params.allowOnly(op.fields)
+        } catch {
+            return .failure(ControlRequestError(id: request.id, error: error))
+        }
+        return .success((request, op))
     }
 
     /// Every op name this dispatcher knows, sorted.
@@ -38,18 +69,14 @@ public struct ControlDispatcher: ControlLineHandler {
     /// Streaming ops need `output` (the connection their events go to); without it they fail.
     public func respond(to line: [UInt8], output: ControlOutput? = nil) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
         let request: ControlRequest
-        switch ControlRequest.parse(line) {
-        case .success(let parsed):
-            request = parsed
+        let op: ControlOp
+        switch Self.validatedOp(line: line) {
+        case .success(let validated):
+            (request, op) = validated
         case .failure(let failure):
             return (ControlReply.failure(id: failure.id, error: failure.error), nil)
         }
-        guard let op = ops[request.op] else {
-            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); see docs/control-protocol.md")
-            return (ControlReply.failure(id: request.id, error: error), nil)
-        }
         do {
-            try request.params.allowOnly(op.fields)
             var context = self.context
             context.output = output
             context.afterReply = AfterReply()
