@@ -26,3 +26,8 @@ echo "== concurrency suites under ThreadSanitizer"
 swift build --build-tests --sanitize=thread --scratch-path .build-tsan 2>&1 | tail -n 3
 swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
     --filter 'HostActorTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeOpsTests|RethinkOpsTests'
+
+# --- fuzzing (issue 18): every untrusted-input parser, a short budget each; any crash fails.
+# Its own instrumented build in .build-fuzz (see docs/operations.md, "Fuzzing").
+echo "== fuzz (scripts/fuzz.sh, ${FUZZ_SECONDS:-20} s per target)"
+bash scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-20}"
