@@ -44,8 +44,9 @@ public struct RethinkHandshake {
     /// Checks the server hello; returns its `server_version`.
     public func checkHello(_ message: [UInt8]) throws(RethinkError) -> String? {
         let object = try parse(message, step: "hello")
+        // Not `(min...max).contains(0)`: a range with min > max traps, and these numbers come from the server.
         if let min = object["min_protocol_version"]?.intValue, let max = object["max_protocol_version"]?.intValue,
-            !(min...max).contains(0)
+            !(min <= 0 && 0 <= max)
         {
             throw .protocolViolation(reason: "server supports protocol versions \(min)-\(max), not 0")
         }
