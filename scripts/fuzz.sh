@@ -45,7 +45,9 @@ dictionary() {
 }
 
 scratch="$PWD/.build-fuzz"
-build_flags=(--package-path Fuzz --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address)
+# swiftc keeps only its last -sanitize= flag, so SwiftPM's separate --sanitize=fuzzer and --sanitize=address
+# would leave Swift code without coverage instrumentation: the -Xswiftc flag (passed last) names both.
+build_flags=(--package-path Fuzz --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address)
 echo "== fuzz: build (${build_flags[*]})"
 build_start=$SECONDS
 mkdir -p "$scratch"
