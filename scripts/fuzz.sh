@@ -52,11 +52,16 @@ echo "== fuzz: build (${build_flags[*]})"
 build_start=$SECONDS
 mkdir -p "$scratch"
 build_status=0
-swift build "${build_flags[@]}" >"$scratch/build.log" 2>&1 || build_status=$?
+# One product at a time: a plain `swift build` would also link the root package's executables,
+# whose own `main` collides with libFuzzer's.
+: >"$scratch/build.log"
+for target in "${targets[@]}"; do
+    swift build "${build_flags[@]}" --product "$target" >>"$scratch/build.log" 2>&1 || build_status=$?
+done
 # ld.gold's "Cannot export local symbol '__asan_…'" warnings are harmless.
 grep -vE "Cannot export local symbol|^\[[0-9]+/[0-9]+\]" "$scratch/build.log" | tail -n 20 || true
 [[ $build_status -eq 0 ]] || { echo "fuzz.sh: build failed (log $scratch/build.log)" >&2; exit 1; }
-bin="$(swift build "${build_flags[@]}" --show-bin-path)"
+bin="$(swift build "${build_flags[@]}" --show-bin-path 2>/dev/null)"
 echo "== fuzz: built in $((SECONDS - build_start)) s; ${seconds} s per target"
 
 # Library leaks are known and not ours (/work/shared/docs/swift-deps.md); crashes and ASan errors are.
