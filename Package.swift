@@ -17,6 +17,12 @@ let package = Package(
         .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
+        // For the fuzz package in Fuzz/ (issue 18), which links the parsers it fuzzes.
+        .library(name: "GuildNetCore", targets: ["GuildNetCore"]),
+        .library(name: "GuildNetKube", targets: ["GuildNetKube"]),
+        .library(name: "GuildNetRethink", targets: ["GuildNetRethink"]),
+        .library(name: "GuildNetLegacy", targets: ["GuildNetLegacy"]),
+        .library(name: "GuildNetMigration", targets: ["GuildNetMigration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

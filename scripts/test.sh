@@ -37,3 +37,14 @@ echo "ThreadSanitizer build: ok (log in .build-tsan-log.txt)"
 PIPELINE_PAIRS=160 swift test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan \
     --filter 'HostActorTests|StorageIsolationTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeOpsTests|RethinkOpsTests'
 echo "ThreadSanitizer suites: passed"
+
+# --- fuzzing (issue 18): every untrusted-input parser, a short budget each; any crash fails.
+# Its own instrumented build in .build-fuzz (see docs/operations.md, "Fuzzing"). Not yet part of
+# the default run: the cold instrumented build's time in CI is still to be measured. The inputs
+# that crashed a parser are replayed by the normal suites above (Fuzz/Regressions).
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+    echo "== fuzz (scripts/fuzz.sh, ${FUZZ_SECONDS} s per target)"
+    bash scripts/fuzz.sh --seconds "${FUZZ_SECONDS}"
+else
+    echo "== fuzz: not run (set FUZZ_SECONDS=20 to run every target; scripts/fuzz.sh --help)"
+fi

@@ -11,9 +11,45 @@ public struct ControlDispatcher: ControlLineHandler {
     /// - Parameter requestShutdown: called by `host.shutdown` after its reply is queued.
     public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
+        self.ops = Self.opTable
+    }
+
+    /// Every op by name (the handlers take the host from their context, so the table is static).
+    static let opTable: [String: ControlOp] = {
         var table: [String: ControlOp] = [:]
-        for op in Self.allOps { table[op.name] = op }
-        self.ops = table
+        for op in allOps { table[op.name] = op }
+        return table
+    }()
+
+    /// Parses one request line and validates it against the op table (a known op, only the fields
+    /// it defines) without running it: the checks every request passes before its handler, with
+    /// the error reply's id and `HostError`. No host is needed (the fuzz target calls this).
+    public static func validate(line: [UInt8]) -> Result<ControlRequest, ControlRequestError> {
+        validated(ControlRequest.parse(line)).map(\.request)
+    }
+
+    /// ``validate(line:)`` of an already parsed line, with the op that will run the request.
+    static func validated(
+        _ parsed: Result<ControlRequest, ControlRequestError>
+    ) -> Result<(request: ControlRequest, op: ControlOp), ControlRequestError> {
+        let request: ControlRequest
+        switch parsed {
+        case .success(let parsed): request = parsed
+        case .failure(let failure): return .failure(failure)
+        }
+        guard let op = opTable[request.op] else {
+            let guess = Spelling.closest(to: request.op, among: opTable.keys).map { "did you mean \(String(reflecting: $0))? " } ?? ""
+            let error = HostError(
+                .unknownOp,
+                "unknown op \(String(reflecting: request.op)); \(guess)`hostapp ctl --help` lists the ops, docs/control-protocol.md describes them")
+            return .failure(ControlRequestError(id: request.id, error: error))
+        }
+        do {
+            try request.params.allowOnly(op.fields)
+        } catch {
+            return .failure(ControlRequestError(id: request.id, error: HostError.wrapping(error, as: .invalidField)))
+        }
+        return .success((request, op))
     }
 
     /// The table every dispatcher routes with.
@@ -74,19 +110,14 @@ public struct ControlDispatcher: ControlLineHandler {
         output: ControlOutput?
     ) async -> (reply: [UInt8], after: (@Sendable () -> Void)?) {
         let request: ControlRequest
-        switch parsed {
-        case .success(let parsed):
-            request = parsed
+        let op: ControlOp
+        switch Self.validated(parsed) {
+        case .success(let validated):
+            (request, op) = validated
         case .failure(let failure):
             return (ControlReply.failure(id: failure.id, error: failure.error), nil)
         }
-        guard let op = ops[request.op] else {
-            let guess = Spelling.closest(to: request.op, among: ops.keys).map { "did you mean \(String(reflecting: $0))? " } ?? ""
-            let error = HostError(.unknownOp, "unknown op \(String(reflecting: request.op)); \(guess)`hostapp ctl --help` lists the ops, docs/control-protocol.md describes them")
-            return (ControlReply.failure(id: request.id, error: error), nil)
-        }
         do {
-            try request.params.allowOnly(op.fields)
             var context = self.context
             context.output = output
             context.afterReply = AfterReply()

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One framing event produced by ``LineFrameDecoder``.
-enum LineEvent: Sendable, Equatable {
+public enum LineEvent: Sendable, Equatable {
     /// A complete line without its "\n" (and without a trailing "\r").
     case line([UInt8])
     /// A line longer than the limit; its `byteCount` bytes (everything before the "\n") were discarded.
@@ -16,8 +16,10 @@ enum LineEvent: Sendable, Equatable {
 /// - A line whose content exceeds `maxLineBytes` is not buffered: once the limit is passed its bytes are
 ///   discarded up to the next "\n", then one ``LineEvent/oversized(byteCount:)`` is emitted.
 /// - At EOF a final unterminated line is delivered like any other line.
-struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = LineEvent
+///
+/// Public so the control-line fuzz target (Fuzz/) frames bytes exactly as the daemon does.
+public struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = LineEvent
 
     private static let newline = UInt8(ascii: "\n")
     private static let carriageReturn = UInt8(ascii: "\r")
@@ -28,11 +30,11 @@ struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
     /// Bytes of an oversized line discarded so far; `nil` when not discarding.
     private var discardedBytes: Int?
 
-    init(maxLineBytes: Int) {
+    public init(maxLineBytes: Int) {
         self.maxLineBytes = max(1, maxLineBytes)
     }
 
-    mutating func decode(buffer: inout ByteBuffer) throws -> LineEvent? {
+    public mutating func decode(buffer: inout ByteBuffer) throws -> LineEvent? {
         while true {
             let view = buffer.readableBytesView
             let searchStart = view.index(view.startIndex, offsetBy: min(scannedBytes, view.count))
@@ -54,7 +56,7 @@ struct LineFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> LineEvent? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> LineEvent? {
         if let event = try decode(buffer: &buffer) {
             return event
         }

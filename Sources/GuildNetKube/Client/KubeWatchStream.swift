@@ -18,22 +18,22 @@ public struct KubeWatchStream: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> Iterator {
         Iterator(
-            body: body.makeAsyncIterator(), splitter: KubeWatchLineSplitter(maxLineBytes: maxLineBytes), lease: lease,
+            body: body.makeAsyncIterator(), decoder: KubeWatchDecoder(maxLineBytes: maxLineBytes, request: request), lease: lease,
             request: request)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         private var body: HTTPClientResponse.Body.AsyncIterator
-        private var splitter: KubeWatchLineSplitter
+        private var decoder: KubeWatchDecoder
         private let lease: IteratorLease
         private let request: String
         private var ready: [KubeWatchEvent] = []
         private var readyIndex = 0
         private var done = false
 
-        init(body: HTTPClientResponse.Body.AsyncIterator, splitter: KubeWatchLineSplitter, lease: WatchLease, request: String) {
+        init(body: HTTPClientResponse.Body.AsyncIterator, decoder: KubeWatchDecoder, lease: WatchLease, request: String) {
             self.body = body
-            self.splitter = splitter
+            self.decoder = decoder
             self.lease = IteratorLease(lease)
             self.request = request
         }
@@ -74,27 +74,17 @@ public struct KubeWatchStream: AsyncSequence, Sendable {
                 }
                 guard let chunk else {
                     finish()
-                    if splitter.hasPartialLine { throw HostError.kubeBadResponse(request, "watch stream ended in the middle of an event") }
+                    try decoder.finish()
                     return nil
                 }
-                let lines: [[UInt8]]
+                let events: [KubeWatchEvent]
                 do {
-                    lines = try splitter.append(chunk)
+                    events = try decoder.decode(chunk)
                 } catch {
                     finish()
-                    throw HostError.kubeBadResponse(request, "watch event longer than \(splitter.maxLineBytes) bytes")
+                    throw error
                 }
-                if lines.isEmpty { continue }
-                var events: [KubeWatchEvent] = []
-                events.reserveCapacity(lines.count)
-                for line in lines {
-                    do {
-                        events.append(try KubeWatchEvent.decode(line: line, request: request))
-                    } catch {
-                        finish()
-                        throw error
-                    }
-                }
+                if events.isEmpty { continue }
                 return events
             }
             return nil

@@ -133,10 +133,11 @@ public struct KubeClusterConfig: Sendable, Equatable {
         return .none
     }
 
-    /// The bytes of a `file` / `data` pair (`data` is base64); `nil` when neither is set.
+    /// The bytes of a `file` / `data` pair (`data` is base64); `nil` when neither is set (blank
+    /// `data` counts as not set, so a resolved config never holds empty material).
     static func material(file: String?, data: String?, field: String) throws -> [UInt8]? {
-        if let data, !data.isEmpty {
-            guard let decoded = Data(base64Encoded: data.filter { !$0.isWhitespace }) else {
+        if let data = data?.filter({ !$0.isWhitespace }), !data.isEmpty {
+            guard let decoded = Data(base64Encoded: data) else {
                 throw invalid("\(field)-data", "is not valid base64")
             }
             return Array(decoded)

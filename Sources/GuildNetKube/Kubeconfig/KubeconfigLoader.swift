@@ -10,8 +10,14 @@ import Yams
 /// - relative paths inside a file (`certificate-authority`, `client-certificate`, `client-key`,
 ///   `tokenFile`, an exec `command` containing `/`) resolve against that file's directory.
 public enum KubeconfigLoader {
+    /// The largest kubeconfig file accepted (4 MiB: a context with inlined certificates is a few KiB).
+    public static let maxBytes = 4 << 20
+
     /// Loads one file (it must exist).
     public static func load(path: String) throws -> KubeconfigDocument {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxBytes {
+            throw tooLarge(path)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw HostError(.kubeconfigInvalid, "kubeconfig \(path) \(FileAccess.whyUnreadable(path) ?? "cannot be read")")
         }
@@ -34,7 +40,9 @@ public enum KubeconfigLoader {
     }
 
     /// Parses YAML (or JSON) kubeconfig text.
+    /// - Throws: `kubeconfig_invalid` for text over ``maxBytes``, not UTF-8, not YAML or not a kubeconfig.
     public static func parse(_ data: Data, source: String) throws -> KubeconfigDocument {
+        guard data.count <= maxBytes else { throw tooLarge(source) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw HostError(.kubeconfigInvalid, "kubeconfig \(source) is not UTF-8 text")
         }
@@ -57,6 +65,10 @@ public enum KubeconfigLoader {
     public static func isKubeconfig(_ text: String) -> Bool {
         guard let document = try? parse(Data(text.utf8), source: "") else { return false }
         return !(document.clusters ?? []).isEmpty
+    }
+
+    static func tooLarge(_ source: String) -> HostError {
+        HostError(.kubeconfigInvalid, "kubeconfig \(source) is larger than \(maxBytes) bytes")
     }
 
     /// YAML text of a kubeconfig (for `clusters/<id>/kubeconfig`).

@@ -9,17 +9,18 @@ import GuildNetCore
 ///    and iterations, returns the client-final message with the proof.
 /// 4. ``verifyServerFinal(_:)``: compares the server's `v=` with the expected signature.
 ///
-/// The password is used in step 3 only and never appears in an error.
-struct RethinkHandshake {
+/// The password is used in step 3 only and never appears in an error. Public so the RethinkDB fuzz
+/// target (Fuzz/) parses server messages with exactly these steps.
+public struct RethinkHandshake {
     /// The server's iteration count above which we refuse to spend the CPU.
-    static let maxIterations = 10_000_000
+    public static let maxIterations = 10_000_000
 
     let user: String
     private let password: String
     let clientNonce: String
     private(set) var expectedServerSignature: [UInt8]?
 
-    init(user: String, password: String, clientNonce: String = SCRAM.makeNonce()) {
+    public init(user: String, password: String, clientNonce: String = SCRAM.makeNonce()) {
         self.user = user
         self.password = password
         self.clientNonce = clientNonce
@@ -28,7 +29,7 @@ struct RethinkHandshake {
     var clientFirstBare: String { "n=\(SCRAM.escape(user: user)),r=\(clientNonce)" }
 
     /// The magic number (u32 LE) followed by the client-first JSON and its NUL.
-    func initialBytes() -> [UInt8] {
+    public func initialBytes() -> [UInt8] {
         var bytes: [UInt8] = withUnsafeBytes(of: RethinkWire.magicV1_0.littleEndian) { Array($0) }
         let message: JSONValue = [
             "protocol_version": 0,
@@ -41,10 +42,11 @@ struct RethinkHandshake {
     }
 
     /// Checks the server hello; returns its `server_version`.
-    func checkHello(_ message: [UInt8]) throws(RethinkError) -> String? {
+    public func checkHello(_ message: [UInt8]) throws(RethinkError) -> String? {
         let object = try parse(message, step: "hello")
+        // Not `(min...max).contains(0)`: a range with min > max traps, and these numbers come from the server.
         if let min = object["min_protocol_version"]?.intValue, let max = object["max_protocol_version"]?.intValue,
-            !(min...max).contains(0)
+            !(min <= 0 && 0 <= max)
         {
             throw .protocolViolation(reason: "server supports protocol versions \(min)-\(max), not 0")
         }
@@ -52,7 +54,7 @@ struct RethinkHandshake {
     }
 
     /// Answers the server-first message with the client-final message (JSON and NUL).
-    mutating func clientFinal(serverFirst message: [UInt8]) throws(RethinkError) -> [UInt8] {
+    public mutating func clientFinal(serverFirst message: [UInt8]) throws(RethinkError) -> [UInt8] {
         let object = try parse(message, step: "server-first")
         guard let serverFirst = object["authentication"]?.stringValue else {
             throw .protocolViolation(reason: "server-first message has no authentication string")
@@ -85,7 +87,7 @@ struct RethinkHandshake {
     }
 
     /// Verifies the server-final message's `v=` (the server proves it knows the password too).
-    func verifyServerFinal(_ message: [UInt8]) throws(RethinkError) {
+    public func verifyServerFinal(_ message: [UInt8]) throws(RethinkError) {
         let object = try parse(message, step: "server-final")
         guard let expected = expectedServerSignature,
             let final = object["authentication"]?.stringValue,
