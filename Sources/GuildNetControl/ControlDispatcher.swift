@@ -85,7 +85,7 @@ public struct ControlDispatcher: ControlLineHandler {
     /// their connection (docs/control-protocol.md, "Pipelining").
     func sequencing(of parsed: Result<ControlRequest, ControlRequestError>) -> LineSequencing {
         guard case .success(let request) = parsed, let op = ops[request.op],
-              op.fields.contains("cluster"), case .string(let name)? = request.params.fields["cluster"]
+            op.fields.contains("cluster"), case .string(let name)? = request.params.fields["cluster"]
         else { return .independent }
         // The registry's key, so two spellings of one id share a lane; an invalid name fails fast anyway.
         let key = (try? ClusterID(name: name))?.key ?? name
@@ -124,7 +124,13 @@ public struct ControlDispatcher: ControlLineHandler {
             let result = try await op.run(request.params, context)
             let after = context.afterReply
             let shutdown = op.name == "host.shutdown" ? context.requestShutdown : nil
-            return (ControlReply.success(id: request.id, result: result), { after?.run(); shutdown?() })
+            return (
+                ControlReply.success(id: request.id, result: result),
+                {
+                    after?.run()
+                    shutdown?()
+                }
+            )
         } catch {
             let error = HostError.wrapping(error)
             if error.code == .internalError {

@@ -79,7 +79,10 @@ public enum Daemon {
             let server = ControlStdioServer(configuration: options.transport, handler: dispatcher, logger: logger)
             services.append(.init(service: StdioService(server: server), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "control-stdin"))
         }
-        services.append(.init(service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "shutdown-requests"))
+        services.append(
+            .init(
+                service: ShutdownRequestService(requests: shutdownRequests), successTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "shutdown-requests"))
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,

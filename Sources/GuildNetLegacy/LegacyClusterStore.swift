@@ -37,7 +37,8 @@ public actor LegacyClusterStore: ClusterKeyValueStore {
         try checkUsable()
         let location = LegacyMapping.location(cluster: cluster.key, key: key)
         if location.requiresClusterField && LegacyMapping.namedCluster(in: value.serialized) != cluster.key {
-            throw HostError(.invalidField, "in the legacy layout a value under \(location.collection)/ must be an object naming cluster \(cluster.key) in \"cluster_id\"")
+            throw HostError(
+                .invalidField, "in the legacy layout a value under \(location.collection)/ must be an object naming cluster \(cluster.key) in \"cluster_id\"")
         }
         do {
             try await database.upsert(location, value.serialized)
@@ -85,7 +86,8 @@ public actor LegacyClusterStore: ClusterKeyValueStore {
         for (key, value) in try await database.records(collection: LegacyLayout.clusterKVCollection, keyPrefix: "\(id)/") {
             found.append((String(key.dropFirst(id.count + 1)), value))
         }
-        let selected = found
+        let selected =
+            found
             .filter { entry in entry.0.hasPrefix(prefix) && (after.map { entry.0 > $0 } ?? true) }
             .sorted { $0.0 < $1.0 }
             .prefix(limit)

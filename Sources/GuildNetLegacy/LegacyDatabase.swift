@@ -111,7 +111,8 @@ public final class LegacyDatabase: Sendable {
         }
         guard let stored else { return nil }
         guard let json = try? JSONParser.parse(stored), let record = GoCredential.Record(json) else {
-            throw HostError(.kubeconfigInvalid, "the kubeconfig record of \(cluster) in the legacy DB is not a credential record (a JSON object with a string value)")
+            throw HostError(
+                .kubeconfigInvalid, "the kubeconfig record of \(cluster) in the legacy DB is not a credential record (a JSON object with a string value)")
         }
         let keyName = masterKey == nil ? "the all-zero key (no GUILDNET_MASTER_KEY given)" : "the given GUILDNET_MASTER_KEY"
         switch GoCredential.open(record, key: masterKey ?? .zero, keyName: keyName, accept: isKubeconfig) {

@@ -1,10 +1,10 @@
 import Crypto
 import Foundation
 import GRDB
-import GuildNetStore
 import GuildNetCore
 import GuildNetLegacy
 import GuildNetStateDirectory
+import GuildNetStore
 
 /// Writes one cluster's data. Crash safety rests on one rule: the runtime only ever serves
 /// `local.db`, and `local.db` is only ever replaced by `rename(2)` of a complete, verified staging
@@ -170,11 +170,12 @@ final class ClusterWriter {
             var legacyRecords = 0
             try db.inTransaction(.immediate) {
                 let rememberLegacy = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.legacy_keys(key) VALUES (?)")
-                let upsert = try db.makeStatement(sql: """
-                    INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                    WHERE kv.value IS NOT excluded.value
-                    """)
+                let upsert = try db.makeStatement(
+                    sql: """
+                        INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                        WHERE kv.value IS NOT excluded.value
+                        """)
                 let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO temp.migrated(key) VALUES (?)")
                 let half = plan.storeRowIDs.count / 2
                 for (index, rowid) in plan.storeRowIDs.enumerated() {
@@ -186,7 +187,9 @@ final class ClusterWriter {
                     try upsert.execute(arguments: [key, text, now, now])
                     try remember.execute(arguments: [key])
                     guard db.changesCount == 1 else {
-                        throw HostError(.verificationFailed, "two legacy records of cluster \(plan.name) map to key \(String(reflecting: key)); map one of them elsewhere with --mapping")
+                        throw HostError(
+                            .verificationFailed,
+                            "two legacy records of cluster \(plan.name) map to key \(String(reflecting: key)); map one of them elsewhere with --mapping")
                     }
                     expected.add(key: key, value: text)
                     try rememberLegacy.execute(arguments: [legacyKey])
@@ -211,7 +214,8 @@ final class ClusterWriter {
             guard actual.count == expected.count, actual.bytes == expected.bytes, expected.count == plan.storeRowIDs.count else {
                 throw HostError(
                     .verificationFailed,
-                    "cluster \(plan.name): staging DB holds \(actual.count) migrated rows (expected \(plan.storeRowIDs.count)), checksum \(actual.bytes == expected.bytes ? "equal" : "differs")")
+                    "cluster \(plan.name): staging DB holds \(actual.count) migrated rows (expected \(plan.storeRowIDs.count)), checksum \(actual.bytes == expected.bytes ? "equal" : "differs")"
+                )
             }
             return expected
         }

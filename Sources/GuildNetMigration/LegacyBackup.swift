@@ -143,7 +143,8 @@ public enum LegacyBackup {
         guard copy.rows == source.rows, copy.sha256 == source.sha256 else {
             throw HostError(
                 .backupInvalid,
-                "backup \(copyPath) does not match the source: \(copy.rows) rows vs \(source.rows), content checksum \(copy.sha256 == source.sha256 ? "equal" : "differs")")
+                "backup \(copyPath) does not match the source: \(copy.rows) rows vs \(source.rows), content checksum \(copy.sha256 == source.sha256 ? "equal" : "differs")"
+            )
         }
         let manifest = BackupManifest(
             format: 1, createdAt: MigrationFiles.isoTimestamp(), migrationID: migrationID, sourcePath: sourcePath,

@@ -47,24 +47,24 @@ public struct LegacyFixture: Sendable {
     public static func kubeconfig(_ cluster: String) -> String {
         let host = String(cluster.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
         return """
-        apiVersion: v1
-        kind: Config
-        current-context: "\(cluster)"
-        clusters:
-        - name: "\(cluster)"
-          cluster:
-            server: https://\(host).example:6443
-        users:
-        - name: "\(cluster)-user"
-          user:
-            token: "fixture-token-\(host)"
-        contexts:
-        - name: "\(cluster)"
-          context:
-            cluster: "\(cluster)"
-            user: "\(cluster)-user"
+            apiVersion: v1
+            kind: Config
+            current-context: "\(cluster)"
+            clusters:
+            - name: "\(cluster)"
+              cluster:
+                server: https://\(host).example:6443
+            users:
+            - name: "\(cluster)-user"
+              user:
+                token: "fixture-token-\(host)"
+            contexts:
+            - name: "\(cluster)"
+              context:
+                cluster: "\(cluster)"
+                user: "\(cluster)-user"
 
-        """
+            """
     }
 
     public static func tsClientAuth(_ cluster: String) -> String { "tskey-client-\(cluster)" }
@@ -77,12 +77,15 @@ public struct LegacyFixture: Sendable {
         let id = clusters[index]
         var records: [(String, String, String)] = [
             ("clusters", id, JSONValue.object(["id": .string(id), "name": .string("Cluster \(id)")]).jsonString),
-            ("cluster-settings", id, JSONValue.object([
-                "name": .string("Cluster \(id)"), "namespace": .string("ns-\(index)"),
-                "api_proxy_url": .string("https://proxy-\(index).example"), "api_proxy_force_http": .bool(false),
-                "use_port_forward": .bool(index % 2 == 1), "ts_routes": .array([.string("10.\(index % 250).0.0/16")]),
-                "disable_api_proxy": .null,
-            ]).jsonString),
+            (
+                "cluster-settings", id,
+                JSONValue.object([
+                    "name": .string("Cluster \(id)"), "namespace": .string("ns-\(index)"),
+                    "api_proxy_url": .string("https://proxy-\(index).example"), "api_proxy_force_http": .bool(false),
+                    "use_port_forward": .bool(index % 2 == 1), "ts_routes": .array([.string("10.\(index % 250).0.0/16")]),
+                    "disable_api_proxy": .null,
+                ]).jsonString
+            ),
             ("published_services", "\(id):web", #"{"port":80}"#),
             ("published_services", "\(id):api", #"{"port":8080}"#),
             ("jobs", "job-\(index)", JSONValue.object(["cluster_id": .string(id), "kind": .string("deploy")]).jsonString),
@@ -93,8 +96,11 @@ public struct LegacyFixture: Sendable {
         let auth = Self.tsClientAuth(id)
         if encrypts(clusterIndex: index), let masterKey {
             let key = GoCredential.MasterKey(string: masterKey)
-            records.append(("credentials", "cl:\(id):kubeconfig", Self.record(id, "cluster.kubeconfig", try GoCredential.encrypt(kubeconfig, key: key), encrypted: true)))
-            records.append(("credentials", "cl:\(id):ts_client_auth", Self.record(id, "cluster.ts_client_auth", try GoCredential.encrypt(auth, key: key), encrypted: true)))
+            records.append(
+                ("credentials", "cl:\(id):kubeconfig", Self.record(id, "cluster.kubeconfig", try GoCredential.encrypt(kubeconfig, key: key), encrypted: true)))
+            records.append(
+                ("credentials", "cl:\(id):ts_client_auth", Self.record(id, "cluster.ts_client_auth", try GoCredential.encrypt(auth, key: key), encrypted: true))
+            )
         } else {
             // The Go app's bootstrap path stores only the value; its other writers the full record.
             records.append(("credentials", "cl:\(id):kubeconfig", JSONValue.object(["value": .string(kubeconfig)]).jsonString))

@@ -45,7 +45,9 @@ public struct MappingCSV: Sendable, Equatable {
             do {
                 _ = try ClusterID(name: fields[2])
             } catch {
-                throw HostError(.mappingInvalid, "mapping line \(line): cluster \(String(reflecting: fields[2])) is not a valid cluster name: \(HostError.wrapping(error).message)")
+                throw HostError(
+                    .mappingInvalid,
+                    "mapping line \(line): cluster \(String(reflecting: fields[2])) is not a valid cluster name: \(HostError.wrapping(error).message)")
             }
             if let previous = mapping.index[fields[0]]?[fields[1]] {
                 if previous == fields[2] { continue }

@@ -177,7 +177,8 @@ public enum Migration {
         options: MigrationOptions, sourcePath: String, mapping: MappingCSV, credentialKey: CredentialKey,
         migrationID: String, started: ContinuousClock.Instant, files: inout [JSONValue], entry: inout [String: JSONValue]
     ) throws -> MigrationReport {
-        let backupDirectory = options.backupDirectory
+        let backupDirectory =
+            options.backupDirectory
             ?? StateDirectory(options.stateDirectory).backups + "/" + MigrationFiles.compactTimestamp()
         let source = try LegacySource.openReadOnly(sourcePath)
         defer { try? source.close() }
@@ -311,7 +312,8 @@ public enum Migration {
     /// `guildnet.sqlite` atomically (copy to a temporary file in the same directory, fsync, rename).
     public static func rollback(_ options: RollbackOptions) throws -> RollbackReport {
         let audit = AuditLog(stateDirectory: options.stateDirectory)
-        var entry = AuditLog.header(event: "rollback-db", operatorName: options.operatorName, commandLine: options.commandLine, environment: options.environment)
+        var entry = AuditLog.header(
+            event: "rollback-db", operatorName: options.operatorName, commandLine: options.commandLine, environment: options.environment)
         entry["backup"] = .string(options.backupDirectory)
         let lock: StateDirectoryLock
         do {

@@ -306,7 +306,9 @@ public struct MigrationPlan: Sendable {
     public func render(masterKeyGiven: Bool) -> String {
         var lines: [String] = []
         lines.append("source: \(sourcePath)")
-        lines.append("records: \(totalRecords) total, \(migratedRecords) to migrate into \(clusters.count) cluster(s), \(hostGlobal) host-wide (stay), \(otherClusters) of other clusters (not selected), \(unmappedCount) unmapped (stay)")
+        lines.append(
+            "records: \(totalRecords) total, \(migratedRecords) to migrate into \(clusters.count) cluster(s), \(hostGlobal) host-wide (stay), \(otherClusters) of other clusters (not selected), \(unmappedCount) unmapped (stay)"
+        )
         for cluster in clusters {
             let kinds = cluster.countsByKind.keys.sorted().map { "\($0)=\(cluster.countsByKind[$0] ?? 0)" }.joined(separator: " ")
             lines.append("cluster \(cluster.name) (dir clusters/\(cluster.id.key)): \(cluster.total) records: \(kinds)")
@@ -335,9 +337,11 @@ public struct MigrationPlan: Sendable {
         }
         let leftInPlace = clusters.contains { $0.credentials.contains { $0.handling == .leftInPlace } }
         if leftInPlace && !masterKeyGiven {
-            lines.append("note: some credentials do not decrypt under the all-zero key; give the Go app's GUILDNET_MASTER_KEY (or --master-key-file) and migrate again")
+            lines.append(
+                "note: some credentials do not decrypt under the all-zero key; give the Go app's GUILDNET_MASTER_KEY (or --master-key-file) and migrate again")
         } else if leftInPlace {
-            lines.append("note: some credentials do not decrypt under the master key given; they stay in the legacy DB (is it the Go app's GUILDNET_MASTER_KEY?)")
+            lines.append(
+                "note: some credentials do not decrypt under the master key given; they stay in the legacy DB (is it the Go app's GUILDNET_MASTER_KEY?)")
         }
         if clusters.contains(where: { $0.credentials.contains { $0.handling == .decryptedZeroKey } }) {
             lines.append("note: some credentials were encrypted under the all-zero key (the Go app ran without GUILDNET_MASTER_KEY); they are decrypted")

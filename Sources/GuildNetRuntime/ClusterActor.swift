@@ -163,7 +163,9 @@ public actor ClusterActor {
             let failure = HostError.wrapping(error, as: .io)
             preparationFailureCell.withLock { $0 = failure }
             lastError = failure
-            logger.error("cannot prepare the cluster's storage: \(failure.message)", metadata: ["event": "cluster_prepare_failed", "code": .string(failure.code.rawValue)])
+            logger.error(
+                "cannot prepare the cluster's storage: \(failure.message)",
+                metadata: ["event": "cluster_prepare_failed", "code": .string(failure.code.rawValue)])
             await store.stop()
             metrics.unregisterAll()
             setState(.stopped)

@@ -237,7 +237,9 @@ public struct HostSettingsSources: Sendable, Equatable {
                 switch char {
                 case "n": out.append("\n")
                 case "\"", "\\": out.append(char)
-                default: out.append("\\"); out.append(char)
+                default:
+                    out.append("\\")
+                    out.append(char)
                 }
                 escaping = false
             } else if char == "\\" {

@@ -133,9 +133,23 @@ extension SettingKey where Value == Int {
 extension SettingsSchema {
     /// Every known key, each declared once above.
     static let allKeys: [Entry] =
-        [SettingKey<String?>.displayName.erased, SettingKey<String?>.apiProxyURL.erased, SettingKey<String?>.tsLoginServer.erased, SettingKey<String?>.rethinkAddress.erased, SettingKey<String?>.rethinkPassword.erased, SettingKey<String?>.rethinkNamespace.erased]
-            +         [SettingKey<[String]?>.tsRoutes.erased]
-            +         [SettingKey<String>.namespace.erased, SettingKey<String>.routeStrategy.erased, SettingKey<String>.rethinkUser.erased, SettingKey<String>.rethinkService.erased]
-            +         [SettingKey<Bool>.apiProxyForceHTTP.erased, SettingKey<Bool>.disableAPIProxy.erased, SettingKey<Bool>.preferPodProxy.erased, SettingKey<Bool>.usePortForward.erased]
-            +         [SettingKey<Int>.rethinkPort.erased, SettingKey<Int>.rethinkPoolSize.erased, SettingKey<Int>.rethinkMaxFeeds.erased, SettingKey<Int>.rethinkFeedEventsPerSecond.erased, SettingKey<Int>.rethinkFeedBurst.erased, SettingKey<Int>.rethinkFeedBatchRows.erased, SettingKey<Int>.rethinkConnectTimeoutSeconds.erased, SettingKey<Int>.kubeQPS.erased, SettingKey<Int>.kubeBurst.erased, SettingKey<Int>.kubeRequestTimeoutSeconds.erased]
+        [
+            SettingKey<String?>.displayName.erased, SettingKey<String?>.apiProxyURL.erased, SettingKey<String?>.tsLoginServer.erased,
+            SettingKey<String?>.rethinkAddress.erased, SettingKey<String?>.rethinkPassword.erased, SettingKey<String?>.rethinkNamespace.erased,
+        ]
+        + [SettingKey<[String]?>.tsRoutes.erased]
+        + [
+            SettingKey<String>.namespace.erased, SettingKey<String>.routeStrategy.erased, SettingKey<String>.rethinkUser.erased,
+            SettingKey<String>.rethinkService.erased,
+        ]
+        + [
+            SettingKey<Bool>.apiProxyForceHTTP.erased, SettingKey<Bool>.disableAPIProxy.erased, SettingKey<Bool>.preferPodProxy.erased,
+            SettingKey<Bool>.usePortForward.erased,
+        ]
+        + [
+            SettingKey<Int>.rethinkPort.erased, SettingKey<Int>.rethinkPoolSize.erased, SettingKey<Int>.rethinkMaxFeeds.erased,
+            SettingKey<Int>.rethinkFeedEventsPerSecond.erased, SettingKey<Int>.rethinkFeedBurst.erased, SettingKey<Int>.rethinkFeedBatchRows.erased,
+            SettingKey<Int>.rethinkConnectTimeoutSeconds.erased, SettingKey<Int>.kubeQPS.erased, SettingKey<Int>.kubeBurst.erased,
+            SettingKey<Int>.kubeRequestTimeoutSeconds.erased,
+        ]
 }

@@ -1,4 +1,5 @@
 import GuildNetCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

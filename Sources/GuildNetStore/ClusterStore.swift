@@ -148,19 +148,21 @@ public actor ClusterStore: ClusterChild {
     private func writeBatch(_ writes: [PendingPut.Write]) async -> Result<[Double], HostError> {
         do {
             let queue = try await ensureOpen()
-            return .success(try await queue.write { db in
-                let statement = try db.cachedStatement(sql: """
-                    INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                    RETURNING created_at
-                    """)
-                var created: [Double] = []
-                created.reserveCapacity(writes.count)
-                for write in writes {
-                    created.append(try Double.fetchOne(statement, arguments: [write.key, write.text, write.now, write.now]) ?? write.now)
-                }
-                return created
-            })
+            return .success(
+                try await queue.write { db in
+                    let statement = try db.cachedStatement(
+                        sql: """
+                            INSERT INTO kv(key, value, created_at, updated_at) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                            RETURNING created_at
+                            """)
+                    var created: [Double] = []
+                    created.reserveCapacity(writes.count)
+                    for write in writes {
+                        created.append(try Double.fetchOne(statement, arguments: [write.key, write.text, write.now, write.now]) ?? write.now)
+                    }
+                    return created
+                })
         } catch {
             let mapped = HostError.store(error, "put on \(cluster.key)")
             if mapped.code != .clusterStopping { lastError = mapped }
@@ -335,7 +337,9 @@ public actor ClusterStore: ClusterChild {
                 attempt += 1
                 guard attempt < configuration.openAttempts, !stopped, !Task.isCancelled else {
                     await budget.release(self)
-                    logger.error("database open failed after \(attempt) attempts: \(mapped)", metadata: ["event": "db_open_failed", "code": .string(mapped.code.rawValue)])
+                    logger.error(
+                        "database open failed after \(attempt) attempts: \(mapped)",
+                        metadata: ["event": "db_open_failed", "code": .string(mapped.code.rawValue)])
                     throw mapped
                 }
                 logger.warning("database open failed (attempt \(attempt)): \(mapped)", metadata: ["event": "db_open_retry"])

@@ -83,7 +83,8 @@ struct CtlCommand: AsyncParsableCommand {
             return try JSONParser.parse(raw)
         } catch {
             if let first = raw.first, first == "{" || first == "[" {
-                throw ValidationError("""
+                throw ValidationError(
+                    """
                     field \(name) looks like JSON but does not parse (\(error)): \(raw)
                     Quote the whole pair for the shell so JSON's double quotes survive, e.g. '\(name)={"namespace":"apps"}'
                     """)
@@ -102,7 +103,8 @@ struct CtlCommand: AsyncParsableCommand {
         if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
             return DaemonTarget(socket: env, source: .environment)
         }
-        throw ValidationError("which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
+        throw ValidationError(
+            "which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
     }
 }
 

@@ -8,7 +8,8 @@ struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate-db",
         abstract: "Migrate <state-dir>/guildnet.sqlite (legacy host-wide layout) into per-cluster DBs.",
-        discussion: "Always run --dry-run first. --commit takes the state directory lock, backs the source up and verifies it, then writes each cluster. See docs/migration-rollback.md."
+        discussion:
+            "Always run --dry-run first. --commit takes the state directory lock, backs the source up and verifies it, then writes each cluster. See docs/migration-rollback.md."
     )
 
     @Option(name: .long, help: "State directory holding guildnet.sqlite.")

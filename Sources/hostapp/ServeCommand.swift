@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
+import GuildNetControl
 import GuildNetCore
 import GuildNetDaemon
 import GuildNetMetrics
 import GuildNetRuntime
-import GuildNetStore
-import GuildNetControl
 import GuildNetStateDirectory
+import GuildNetStore
 import Logging
 
 struct ServeCommand: AsyncParsableCommand {
@@ -51,10 +51,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most cluster DB handles open at once, host-wide (LRU; default \(DatabaseBudgetConfiguration().maxOpenDatabases)).")
     var maxOpenDbs: Int?
 
-    @Option(name: .long, help: "Close a cluster DB handle after this many idle seconds (default \(Int(DatabaseBudgetConfiguration().idleTTL.components.seconds))).")
+    @Option(
+        name: .long, help: "Close a cluster DB handle after this many idle seconds (default \(Int(DatabaseBudgetConfiguration().idleTTL.components.seconds))).")
     var dbIdleTtl: Int?
 
-    @Option(name: .long, help: "Seconds host shutdown waits for all clusters to stop (default \(HostConfiguration.defaultShutdownDeadline.components.seconds)).")
+    @Option(
+        name: .long, help: "Seconds host shutdown waits for all clusters to stop (default \(HostConfiguration.defaultShutdownDeadline.components.seconds)).")
     var shutdownTimeout: Int?
 
     @Option(name: .long, help: "Longest accepted control line in bytes (default \(ControlTransportConfiguration().maxLineBytes)).")

@@ -146,7 +146,10 @@ final class OutputLines: Sendable {
     /// Takes the first line starting with `prefix`, waiting for more output as needed.
     func first(prefix: String) async throws -> String {
         while true {
-            enum Step { case found(String), ended, wait }
+            enum Step {
+                case found(String)
+                case ended, wait
+            }
             let step = state.withLock { state -> Step in
                 if let index = state.lines.firstIndex(where: { $0.hasPrefix(prefix) }) {
                     return .found(String(state.lines.remove(at: index).dropFirst(prefix.count)))

@@ -47,8 +47,12 @@ struct RethinkBench {
 
         init(_ arguments: [String]) throws {
             let flags = try Bench.flags(
-                arguments, allowed: ["--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate", "--flood-priority",
-                    "--rounds", "--a-budget", "--only", "--sim-batch-size", "--a-batch-rows"])
+                arguments,
+                allowed: [
+                    "--seconds", "--feed-events", "--clusters", "--feeds-per-cluster", "--probes", "--rows-per-cluster", "--hostapp", "--flood-rate",
+                    "--flood-priority",
+                    "--rounds", "--a-budget", "--only", "--sim-batch-size", "--a-batch-rows",
+                ])
             if let rows = flags["--a-batch-rows"], rows != "default" {
                 guard let value = Int(rows), value >= 1 else { throw BenchError("--a-batch-rows needs an integer ≥ 1 or default") }
                 aBatchRows = value

@@ -1,7 +1,7 @@
+import BenchSupport
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import BenchSupport
 
 /// `hostapp-bench`: drives a real `hostapp serve` process over its control socket and prints one
 /// JSON object of figures. See docs/performance.md for targets and recorded results.

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Control dispatcher")
 struct ControlDispatcherTests {
@@ -104,7 +104,8 @@ struct ControlSocketTests {
                     let reply = try JSONParser.parse(try #require(await client.receive()))
                     #expect(reply["error"]?["code"] == .string(code), "\(line.prefix(80)) → \(reply.jsonString)")
                 }
-                try await client.send("{\"id\":\"big\",\"op\":\"db.put\",\"cluster\":\"a\",\"key\":\"k\",\"value\":\"\(String(repeating: "x", count: 20_000))\"}")
+                try await client.send(
+                    "{\"id\":\"big\",\"op\":\"db.put\",\"cluster\":\"a\",\"key\":\"k\",\"value\":\"\(String(repeating: "x", count: 20_000))\"}")
                 let tooLong = try JSONParser.parse(try #require(await client.receive()))
                 #expect(tooLong["error"]?["code"] == "line_too_long")
                 #expect(tooLong["id"] == .null)

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @Suite("docs/control-protocol.md")
 struct ControlProtocolDocTests {

@@ -2,8 +2,8 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// `k8s.*` ops over a real control socket against KubeSim over real TLS.
 @Suite("k8s ops over the control socket")
@@ -35,9 +35,11 @@ struct KubeOpsTests {
                 #expect(listed["source"] == "api")
                 #expect(Self.names(listed["items"]).count == 3)
                 let first = try #require(Self.names(listed["items"]).first)
-                let got = try await call(client, "g", ["op": "k8s.get", "cluster": "sim-a", "resource": "pods", "namespace": "default", "name": .string(first)])
+                let got = try await call(
+                    client, "g", ["op": "k8s.get", "cluster": "sim-a", "resource": "pods", "namespace": "default", "name": .string(first)])
                 #expect(got["object"]?["metadata"]?["name"]?.stringValue == first)
-                let missing = try await callFailing(client, "m", ["op": "k8s.get", "cluster": "sim-a", "resource": "pods", "namespace": "default", "name": "nope"])
+                let missing = try await callFailing(
+                    client, "m", ["op": "k8s.get", "cluster": "sim-a", "resource": "pods", "namespace": "default", "name": "nope"])
                 #expect(missing["code"] == "k8s_not_found")
 
                 let watch = try await call(client, "w", ["op": "k8s.watch", "cluster": "sim-a", "resource": "pods", "namespace": "default"])
@@ -96,7 +98,8 @@ struct KubeOpsTests {
                 try sim.writeKubeconfig(to: kubeconfig, endpoint: endpoint)
                 _ = try await call(client, "r", ["op": "cluster.register", "cluster": "sim-b", "kubeconfig": .string(kubeconfig)])
                 let one = try #require(try await call(client, "w1", ["op": "k8s.watch", "cluster": "sim-b", "resource": "configmaps"])["sub"]?.stringValue)
-                let two = try #require(try await call(client, "w2", ["op": "k8s.watch", "cluster": "sim-b", "resource": "configmaps", "initial": false])["sub"]?.stringValue)
+                let two = try #require(
+                    try await call(client, "w2", ["op": "k8s.watch", "cluster": "sim-b", "resource": "configmaps", "initial": false])["sub"]?.stringValue)
                 #expect(one != two)
                 let ended = try await call(client, "x", ["op": "k8s.unwatch", "sub": .string(one)])
                 #expect(ended["ended"] == true)

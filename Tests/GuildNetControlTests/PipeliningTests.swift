@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetRuntime
 import NIOPosix
-import Testing
 import TestSupport
+import Testing
 
 @testable import GuildNetControl
 

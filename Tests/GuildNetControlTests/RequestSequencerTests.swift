@@ -1,6 +1,6 @@
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import GuildNetControl
 

@@ -2,8 +2,8 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// `rethink.*` ops over a real control socket against RethinkSim over real TCP.
 @Suite("rethink ops over the control socket")
@@ -41,7 +41,10 @@ struct RethinkOpsTests {
                 _ = try await call(client, "tb", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "tableCreate": "users"]])
                 let inserted = try await call(
                     client, "i",
-                    ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "table": "users", "insert": [["id": 1, "name": "ada"], ["id": 2, "name": "bob"]]]])
+                    [
+                        "op": "rethink.query", "cluster": "r-a",
+                        "query": ["db": "app", "table": "users", "insert": [["id": 1, "name": "ada"], ["id": 2, "name": "bob"]]],
+                    ])
                 #expect(inserted["result"]?["inserted"] == 2)
                 let read = try await call(client, "g", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "table": "users", "get": 1]])
                 #expect(read["result"]?["name"] == "ada")
@@ -51,14 +54,16 @@ struct RethinkOpsTests {
                 let sub = try #require(feed["sub"]?.stringValue)
                 try await eventually("the feed is open on the server") { await sim.activeChangefeeds == 1 }
                 _ = try await call(
-                    client, "u", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "table": "users", "get": 2, "chain": [["update": ["name": "bea"]]]]])
+                    client, "u",
+                    ["op": "rethink.query", "cluster": "r-a", "query": ["db": "app", "table": "users", "get": 2, "chain": [["update": ["name": "bea"]]]]])
                 let change = try await nextEvent(client, sub: sub)
                 #expect(change["event"] == "rethink.change")
                 #expect(change["cluster"] == "r-a")
                 #expect(change["old_val"]?["name"] == "bob")
                 #expect(change["new_val"]?["name"] == "bea")
 
-                let missing = try await callFailing(client, "m", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "nope", "table": "t", "count": true]])
+                let missing = try await callFailing(
+                    client, "m", ["op": "rethink.query", "cluster": "r-a", "query": ["db": "nope", "table": "t", "count": true]])
                 #expect(missing["code"] == "rethink_schema_missing")
 
                 let status = try await call(client, "s1", ["op": "rethink.status", "cluster": "r-a"])
@@ -119,7 +124,9 @@ struct RethinkOpsTests {
                     client, "r",
                     [
                         "op": "cluster.register", "cluster": "r-w",
-                        "settings": ["rethinkdb.address": .string("\(endpoint.host):\(endpoint.port)"), "rethinkdb.user": "app", "rethinkdb.password": "wrong"],
+                        "settings": [
+                            "rethinkdb.address": .string("\(endpoint.host):\(endpoint.port)"), "rethinkdb.user": "app", "rethinkdb.password": "wrong",
+                        ],
                     ])
                 let auth = try await callFailing(client, "w", ["op": "rethink.warmup", "cluster": "r-w"])
                 #expect(auth["code"] == "rethink_auth_failed")

@@ -4,8 +4,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @testable import GuildNetControl
 
@@ -328,7 +328,7 @@ extension TransportTests {
             }
             try await eventually("listener closed") { socketDescriptorCount(boundTo: path) == 0 }
         }
-}
+    }
 }
 
 // MARK: - Stdio server
@@ -420,7 +420,7 @@ extension TransportTests {
             #expect(Set(replyLines) == Set(lines))
             #expect(handler.snapshot.closed.count == 1)
         }
-}
+    }
 }
 
 // MARK: - Framing and output queue units
@@ -512,7 +512,7 @@ extension TransportTests {
             #expect(await output.isClosed)
             #expect(await queue.nextBatch() == nil)
         }
-}
+    }
 }
 
 // MARK: - Helpers

@@ -3,7 +3,9 @@ import Testing
 
 @Suite("ClusterID normalization")
 struct ClusterIDTests {
-    @Test("safe names are their own key", arguments: ["prod-eu", "a", "cluster_1", "gke_my-project_europe-west1_prod", "k3s.local", "0abc", String(repeating: "x", count: 63)])
+    @Test(
+        "safe names are their own key",
+        arguments: ["prod-eu", "a", "cluster_1", "gke_my-project_europe-west1_prod", "k3s.local", "0abc", String(repeating: "x", count: 63)])
     func safeNames(name: String) throws {
         let id = try ClusterID(name: name)
         #expect(id.key == name)
@@ -33,7 +35,10 @@ struct ClusterIDTests {
 
     @Test("distinct names never collapse into one key")
     func distinctNames() throws {
-        let names = ["prod", "Prod", "PROD", "prod ", " prod", "prod/", "prod:", "p-rod", "p.rod", "p_rod", "prod-eu", "prod_eu", "Prod EU", "prod eu", "prod\teu".replacingOccurrences(of: "\t", with: "\u{2003}")]
+        let names = [
+            "prod", "Prod", "PROD", "prod ", " prod", "prod/", "prod:", "p-rod", "p.rod", "p_rod", "prod-eu", "prod_eu", "Prod EU", "prod eu",
+            "prod\teu".replacingOccurrences(of: "\t", with: "\u{2003}"),
+        ]
         let keys = try names.map { try ClusterID(name: $0).key }
         #expect(Set(keys).count == names.count, "\(keys)")
     }

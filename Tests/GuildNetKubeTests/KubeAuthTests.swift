@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetKube
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Every way of authenticating, over real TLS against KubeSim, and the typed errors of refusals.
 @Suite("Kube client auth and errors", .serialized)
@@ -143,12 +143,14 @@ struct KubeAuthTests {
         }
     }
 
-    @Test("refusals decode to typed errors", arguments: [
-        (KubeSimUser.wrongToken, ErrorCode.k8sUnauthorized),
-        (KubeSimUser.anonymous, ErrorCode.k8sUnauthorized),
-        (KubeSimUser.forbiddenToken, ErrorCode.k8sForbidden),
-        (KubeSimUser.foreignClientCertificate, ErrorCode.k8sTransport),
-    ])
+    @Test(
+        "refusals decode to typed errors",
+        arguments: [
+            (KubeSimUser.wrongToken, ErrorCode.k8sUnauthorized),
+            (KubeSimUser.anonymous, ErrorCode.k8sUnauthorized),
+            (KubeSimUser.forbiddenToken, ErrorCode.k8sForbidden),
+            (KubeSimUser.foreignClientCertificate, ErrorCode.k8sTransport),
+        ])
     func refused(user: KubeSimUser, code: ErrorCode) async throws {
         try await S.withSimClient(user: user) { sim, _, client in
             do {

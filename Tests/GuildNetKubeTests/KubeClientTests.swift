@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetKube
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The client against KubeSim over loopback TLS: verbs, paging, raw paths, watch.
 @Suite("Kube client", .serialized)
@@ -102,7 +102,10 @@ struct KubeClientTests {
             var seen: [KubeWatchEvent.EventType] = []
             for try await event in stream {
                 if event.type == .bookmark {
-                    if seen.count == 3 { seen.append(.bookmark); break }
+                    if seen.count == 3 {
+                        seen.append(.bookmark)
+                        break
+                    }
                     continue
                 }
                 #expect(S.name(event.object) == "w")

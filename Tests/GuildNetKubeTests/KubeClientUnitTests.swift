@@ -37,22 +37,24 @@ struct KubeClientUnitTests {
         #expect(KubeAPIResource.escape("a b/c") == "a%20b%2Fc")
     }
 
-    @Test("Status bodies map to error codes, transient or fatal", arguments: [
-        (404, "NotFound", ErrorCode.k8sNotFound, false),
-        (401, "Unauthorized", .k8sUnauthorized, false),
-        (403, "Forbidden", .k8sForbidden, false),
-        (409, "Conflict", .k8sConflict, true),
-        (409, "AlreadyExists", .k8sAlreadyExists, false),
-        (410, "Expired", .k8sExpired, true),
-        (410, "Gone", .k8sExpired, true),
-        (422, "Invalid", .k8sInvalid, false),
-        (400, "BadRequest", .k8sInvalid, false),
-        (429, "TooManyRequests", .k8sTooManyRequests, true),
-        (500, "InternalError", .k8sServerError, true),
-        (503, "ServiceUnavailable", .k8sUnavailable, true),
-        (504, "Timeout", .k8sServerTimeout, true),
-        (500, "ServerTimeout", .k8sServerTimeout, true),
-    ])
+    @Test(
+        "Status bodies map to error codes, transient or fatal",
+        arguments: [
+            (404, "NotFound", ErrorCode.k8sNotFound, false),
+            (401, "Unauthorized", .k8sUnauthorized, false),
+            (403, "Forbidden", .k8sForbidden, false),
+            (409, "Conflict", .k8sConflict, true),
+            (409, "AlreadyExists", .k8sAlreadyExists, false),
+            (410, "Expired", .k8sExpired, true),
+            (410, "Gone", .k8sExpired, true),
+            (422, "Invalid", .k8sInvalid, false),
+            (400, "BadRequest", .k8sInvalid, false),
+            (429, "TooManyRequests", .k8sTooManyRequests, true),
+            (500, "InternalError", .k8sServerError, true),
+            (503, "ServiceUnavailable", .k8sUnavailable, true),
+            (504, "Timeout", .k8sServerTimeout, true),
+            (500, "ServerTimeout", .k8sServerTimeout, true),
+        ])
     func statusMapping(status: Int, reason: String, code: ErrorCode, transient: Bool) {
         let body = JSONValue.object([
             "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": .string(reason), "message": "it failed",
@@ -99,10 +101,12 @@ struct KubeClientUnitTests {
         }
     }
 
-    @Test("hostile or garbled watch lines are k8s_bad_response, never a crash", arguments: [
-        "not json", "[1,2]", "{\"type\":\"ADDED\"}", "{\"type\":\"NOPE\",\"object\":{}}", "{\"type\":\"ADDED\",\"object\":3}",
-        String(repeating: "[", count: 10_000), "{\"type\":\"ADDED\",\"object\":{\"a\":\"\u{1}\"}}", "\u{FF}\u{FE}",
-    ])
+    @Test(
+        "hostile or garbled watch lines are k8s_bad_response, never a crash",
+        arguments: [
+            "not json", "[1,2]", "{\"type\":\"ADDED\"}", "{\"type\":\"NOPE\",\"object\":{}}", "{\"type\":\"ADDED\",\"object\":3}",
+            String(repeating: "[", count: 10_000), "{\"type\":\"ADDED\",\"object\":{\"a\":\"\u{1}\"}}", "\u{FF}\u{FE}",
+        ])
     func garbledLines(line: String) {
         do {
             _ = try KubeWatchEvent.decode(line: Array(line.utf8), request: "WATCH /api/v1/pods")

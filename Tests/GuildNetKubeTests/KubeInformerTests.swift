@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetKube
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Informers against KubeSim: every change seen across cut streams and 410s, subscribers in order.
 @Suite("Kube informer", .serialized)
@@ -150,7 +150,9 @@ struct KubeInformerTests {
         }
     }
 
-    @Test("after an API server restart (watch cache rebuilt past the informer's RV) the watch's 410 leads to one consistent relist, and writes after the restart arrive")
+    @Test(
+        "after an API server restart (watch cache rebuilt past the informer's RV) the watch's 410 leads to one consistent relist, and writes after the restart arrive"
+    )
     func restartRelistsConsistentlyOnce() async throws {
         var simOptions = KubeSimOptions()
         simOptions.bookmarkInterval = .seconds(3600)  // no bookmark may advance the watch's RV before the restart

@@ -3,8 +3,8 @@ import GuildNetCore
 import GuildNetKube
 import GuildNetSimulators
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 /// Per-cluster isolation, teardown and credential hygiene.
 @Suite("Kube isolation and teardown", .serialized)

@@ -3,8 +3,8 @@ import GuildNetCore
 import GuildNetKube
 import GuildNetSimulators
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 /// Building clients against KubeSim, and reading this process's connections to a sim.
 enum KubeTestSupport {

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetKube
-import Testing
 import TestSupport
+import Testing
 
 /// Inputs from Fuzz/Regressions/FuzzKubeconfig, replayed through the production loader and resolver.
 @Suite struct KubeconfigFuzzRegressionTests {

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetKube
-import Testing
 import TestSupport
+import Testing
 
 /// Kubeconfig documents for the tests; secrets are marked so a test can grep for them.
 enum Fixtures {
@@ -57,13 +57,15 @@ struct KubeconfigTests {
         #expect(String(decoding: certificate, as: UTF8.self).contains("CERT"))
         #expect(String(decoding: key, as: UTF8.self).contains("KEY-SECRET"))
 
-        let exec = try resolve(Fixtures.config(user: """
-                exec:
-                  apiVersion: client.authentication.k8s.io/v1
-                  command: get-token
-                  args: [--cluster, prod]
-                  interactiveMode: Never
-            """, context: "    namespace: apps"))
+        let exec = try resolve(
+            Fixtures.config(
+                user: """
+                        exec:
+                          apiVersion: client.authentication.k8s.io/v1
+                          command: get-token
+                          args: [--cluster, prod]
+                          interactiveMode: Never
+                    """, context: "    namespace: apps"))
         #expect(exec.namespace == "apps")
         guard case .exec(let plugin) = exec.credentials else {
             Issue.record("expected exec")
@@ -122,31 +124,31 @@ struct KubeconfigTests {
         try FileManager.default.createDirectory(atPath: dir.appending("a"), withIntermediateDirectories: true)
         try "CA-A".write(toFile: dir.appending("a/ca.pem"), atomically: true, encoding: .utf8)
         try """
-            current-context: one
-            clusters:
-            - name: shared
-              cluster: {server: "https://a.example:6443", certificate-authority: ca.pem}
-            users:
-            - name: u
-              user: {token: first}
-            contexts:
-            - name: one
-              context: {cluster: shared, user: u}
-            """.write(toFile: dir.appending("a/config"), atomically: true, encoding: .utf8)
+        current-context: one
+        clusters:
+        - name: shared
+          cluster: {server: "https://a.example:6443", certificate-authority: ca.pem}
+        users:
+        - name: u
+          user: {token: first}
+        contexts:
+        - name: one
+          context: {cluster: shared, user: u}
+        """.write(toFile: dir.appending("a/config"), atomically: true, encoding: .utf8)
         try """
-            current-context: two
-            clusters:
-            - name: shared
-              cluster: {server: "https://b.example:6443"}
-            - name: other
-              cluster: {server: "https://c.example:6443"}
-            users:
-            - name: u
-              user: {token: second}
-            contexts:
-            - name: two
-              context: {cluster: other, user: u, namespace: ops}
-            """.write(toFile: dir.appending("b-config"), atomically: true, encoding: .utf8)
+        current-context: two
+        clusters:
+        - name: shared
+          cluster: {server: "https://b.example:6443"}
+        - name: other
+          cluster: {server: "https://c.example:6443"}
+        users:
+        - name: u
+          user: {token: second}
+        contexts:
+        - name: two
+          context: {cluster: other, user: u, namespace: ops}
+        """.write(toFile: dir.appending("b-config"), atomically: true, encoding: .utf8)
         let merged = try KubeconfigLoader.load(list: "\(dir.appending("missing")):\(dir.appending("a/config")):\(dir.appending("b-config"))")
         #expect(merged.currentContext == "one")
         let one = try KubeClusterConfig.resolve(merged, context: nil)
@@ -165,7 +167,8 @@ struct KubeconfigTests {
         let dir = TemporaryDirectory("kr")
         defer { dir.remove() }
         try "CA-FILE".write(toFile: dir.appending("ca.pem"), atomically: true, encoding: .utf8)
-        let yaml = Fixtures.config(cluster: "    certificate-authority: \(dir.appending("ca.pem"))", user: "    token: \(Fixtures.secretToken)", context: "    namespace: apps")
+        let yaml = Fixtures.config(
+            cluster: "    certificate-authority: \(dir.appending("ca.pem"))", user: "    token: \(Fixtures.secretToken)", context: "    namespace: apps")
         let resolved = try resolve(yaml)
         let rendered = try KubeconfigLoader.renderYAML(resolved.renderedDocument())
         #expect(!rendered.contains("ca.pem"))
@@ -187,10 +190,12 @@ struct ExecCredentialTests {
     func tokenCaching() async throws {
         let dir = TemporaryDirectory("ex")
         defer { dir.remove() }
-        let path = try plugin(dir, body: #"""
-            test -n "$KUBERNETES_EXEC_INFO" || exit 3
-            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-'"$MARK"'","expirationTimestamp":"2999-01-01T00:00:00Z"}}'
-            """#)
+        let path = try plugin(
+            dir,
+            body: #"""
+                test -n "$KUBERNETES_EXEC_INFO" || exit 3
+                echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-'"$MARK"'","expirationTimestamp":"2999-01-01T00:00:00Z"}}'
+                """#)
         var config = KubeconfigDocument.ExecConfig()
         config.apiVersion = "client.authentication.k8s.io/v1"
         config.command = path
@@ -212,7 +217,10 @@ struct ExecCredentialTests {
     func failures() async throws {
         let dir = TemporaryDirectory("ef")
         defer { dir.remove() }
-        for body in ["echo leaked-SECRET; exit 1", "echo '{\"kind\":\"Other\"}'", "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{}}'"] {
+        for body in [
+            "echo leaked-SECRET; exit 1", "echo '{\"kind\":\"Other\"}'",
+            "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{}}'",
+        ] {
             var config = KubeconfigDocument.ExecConfig()
             config.apiVersion = "client.authentication.k8s.io/v1"
             config.command = try plugin(dir, body: body)

@@ -25,7 +25,8 @@ struct GoCredentialTests {
         #expect(GoCredential.MasterKey.zero.bytes == [UInt8](repeating: 0, count: 32))
         #expect(GoCredential.MasterKey.zero.isZero)
         // The first 32 bytes decide: a longer key with the same prefix is the same key.
-        #expect(GoCredential.MasterKey(string: String(repeating: "x", count: 32)).bytes == GoCredential.MasterKey(string: String(repeating: "x", count: 40)).bytes)
+        #expect(
+            GoCredential.MasterKey(string: String(repeating: "x", count: 32)).bytes == GoCredential.MasterKey(string: String(repeating: "x", count: 40)).bytes)
     }
 
     @Test("decrypts values encrypted by an independent implementation (Python cryptography AESGCM)")
@@ -49,8 +50,11 @@ struct GoCredentialTests {
 
     @Test("records: the full form, without the flag, the bootstrap form, a bare string; anything else is refused")
     func records() throws {
-        let full = try #require(GoCredential.Record(try JSONParser.parse(
-            #"{"id":"cred-1","scopeType":"cluster","scopeId":"c1","kind":"cluster.kubeconfig","value":"v","encrypted":true,"rotatedAt":"2026-01-01T00:00:00Z"}"#)))
+        let full = try #require(
+            GoCredential.Record(
+                try JSONParser.parse(
+                    #"{"id":"cred-1","scopeType":"cluster","scopeId":"c1","kind":"cluster.kubeconfig","value":"v","encrypted":true,"rotatedAt":"2026-01-01T00:00:00Z"}"#
+                )))
         #expect(full.value == "v")
         #expect(full.encrypted == true)
         #expect(full.withPlaintext("p")["encrypted"] == false)

@@ -3,8 +3,8 @@ import GRDB
 import GuildNetCore
 import GuildNetLegacy
 import GuildNetRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// A legacy `guildnet.sqlite` as the Go GuildNet host app leaves it.
 enum LegacyFixture {
@@ -47,7 +47,9 @@ struct LegacyLayoutServingTests {
         try LegacyFixture.create(in: dir.path)
         let database = try LegacyDatabase(stateDirectory: dir.path)
         defer { database.close() }
-        try await withRunningHost(stateDirectory: dir.path, configure: { $0.storage = LegacyGlobalStorage(database: database, isKubeconfig: { $0.hasPrefix("apiVersion") }) }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path, configure: { $0.storage = LegacyGlobalStorage(database: database, isKubeconfig: { $0.hasPrefix("apiVersion") }) }
+        ) { host in
             #expect(try await host.register(RegisterRequest(name: "c1")).state == .ready)
             _ = try await host.register(RegisterRequest(name: "c2"))
             let c1 = try await host.cluster(named: "c1")

@@ -2,8 +2,8 @@ import GuildNetCore
 import GuildNetMetrics
 import Logging
 import ServiceLifecycle
-import Testing
 import TestSupport
+import Testing
 
 @Suite("/metrics HTTP listener")
 struct MetricsHTTPServerTests {

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetMetrics
-import Testing
 import TestSupport
+import Testing
 
 /// `promtool check metrics` is the referee for the exposition format (exit 0: valid and lint-clean).
 @Suite("promtool referee")

@@ -81,4 +81,3 @@ struct ParsedExposition {
         return Sample(name: String(series[..<brace]), labels: labels, value: value)
     }
 }
-

@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetLegacy
 import GuildNetMigration
-import Testing
 import TestSupport
+import Testing
 
 /// A legacy DB in the Go app's own credential shapes, encrypted by Python `cryptography`
 /// (scripts/referee/go_credentials_fixture.py, installed by scripts/install-test-tools.sh).
@@ -40,10 +40,11 @@ struct GoShapesTests {
         var opts = options(state, commit: true, key: false)
         opts.environment["GUILDNET_MASTER_KEY"] = Self.key
         let report = try await migrate(opts)
-        #expect(handlings(report) == [
-            "plain": [.plain], "plain-flagged": [.plain], "enc-flagged": [.decrypted, .decrypted], "enc-unflagged": [.decrypted],
-            "zero-key": [.leftInPlace], "wrong-key": [.leftInPlace],
-        ])
+        #expect(
+            handlings(report) == [
+                "plain": [.plain], "plain-flagged": [.plain], "enc-flagged": [.decrypted, .decrypted], "enc-unflagged": [.decrypted],
+                "zero-key": [.leftInPlace], "wrong-key": [.leftInPlace],
+            ])
         for name in Self.decryptable {
             let path = try clusterDirectory(state, name) + "/kubeconfig"
             #expect(FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } == kubeconfigs[name], "\(name)")
@@ -75,10 +76,11 @@ struct GoShapesTests {
         let (state, kubeconfigs) = try await Self.makeState()
         defer { state.remove() }
         let report = try await migrate(options(state, commit: true, key: false))
-        #expect(handlings(report) == [
-            "plain": [.plain], "plain-flagged": [.plain], "enc-flagged": [.leftInPlace, .leftInPlace], "enc-unflagged": [.leftInPlace],
-            "zero-key": [.decryptedZeroKey], "wrong-key": [.leftInPlace],
-        ])
+        #expect(
+            handlings(report) == [
+                "plain": [.plain], "plain-flagged": [.plain], "enc-flagged": [.leftInPlace, .leftInPlace], "enc-unflagged": [.leftInPlace],
+                "zero-key": [.decryptedZeroKey], "wrong-key": [.leftInPlace],
+            ])
         let path = try clusterDirectory(state, "zero-key") + "/kubeconfig"
         #expect(FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } == kubeconfigs["zero-key"])
         #expect(report.plan.unmapped.contains { $0.key == "cl:enc-unflagged:kubeconfig" && $0.reason.contains("looks encrypted") })

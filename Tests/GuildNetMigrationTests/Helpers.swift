@@ -84,4 +84,3 @@ func legacyContents(_ path: String) throws -> [String: [UInt8]] {
 func clusterDirectory(_ state: TemporaryDirectory, _ name: String) throws -> String {
     state.path + "/clusters/" + (try ClusterID(name: name)).key
 }
-

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetMigration
-import Testing
 import TestSupport
+import Testing
 
 /// The end-to-end path: migrate → verify through the daemon → rollback → a
 /// `legacy-global` daemon serves the original data.

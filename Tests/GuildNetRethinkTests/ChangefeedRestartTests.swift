@@ -1,8 +1,8 @@
 import GuildNetCore
 import GuildNetRethink
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// A restarted RethinkDB server: connections accepted at once, tables refusing with `OP_FAILED`
 /// until ready. Feeds wait it out and resume; one-shot queries fail with the transient code.

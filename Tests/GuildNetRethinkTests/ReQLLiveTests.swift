@@ -1,8 +1,8 @@
 import GuildNetCore
 import GuildNetRethink
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Every builder term against RethinkSim, through a connector (the JSON form for half of them).
 @Suite struct ReQLLiveTests {

@@ -1,8 +1,8 @@
 import GuildNetCore
 import GuildNetRethink
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Changefeeds through the connector: order, options, resume after a drop, cap, overflow, teardown.
 @Suite struct RethinkChangefeedTests {
@@ -80,7 +80,11 @@ import TestSupport
             let gate = Gate()
             let address = RethinkHarness.address(endpoint)
             try await RethinkHarness.withConnector(
-                RethinkHarness.configuration(nil), resolve: { await gate.pass(); return address }
+                RethinkHarness.configuration(nil),
+                resolve: {
+                    await gate.pass()
+                    return address
+                }
             ) { r in
                 let feed = try await r.subscribe(Self.table.changes())
                 let events = Recorder<ChangefeedEvent>()

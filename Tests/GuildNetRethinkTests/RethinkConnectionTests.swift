@@ -1,8 +1,8 @@
 import GuildNetCore
 import GuildNetRethink
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The wire client against RethinkSim over loopback.
 @Suite struct RethinkConnectionTests {

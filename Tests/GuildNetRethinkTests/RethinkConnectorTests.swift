@@ -1,8 +1,8 @@
 import GuildNetCore
 import GuildNetRethink
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The per-cluster connector: laziness, warm-up, pool, replacement, shutdown, status, secrets.
 @Suite struct RethinkConnectorTests {
@@ -109,7 +109,8 @@ import TestSupport
         let reserved = try RethinkHarness.closedPort()
         let port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let unreachable = RethinkConnector(configuration: RethinkHarness.configuration(RethinkSimEndpoint(host: "127.0.0.1", port: port)), logger: RethinkHarness.logger)
+        let unreachable = RethinkConnector(
+            configuration: RethinkHarness.configuration(RethinkSimEndpoint(host: "127.0.0.1", port: port)), logger: RethinkHarness.logger)
         let error = await RethinkHarness.hostError { _ = try await unreachable.warmup() }
         #expect(error?.code == .rethinkUnreachable)
         #expect(error?.transient == true)

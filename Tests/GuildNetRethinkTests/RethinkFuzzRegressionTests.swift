@@ -1,7 +1,7 @@
 import GuildNetCore
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import GuildNetRethink
 

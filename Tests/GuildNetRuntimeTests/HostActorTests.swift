@@ -2,8 +2,8 @@ import Foundation
 import GuildNetCore
 import GuildNetRuntime
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("HostActor registry")
 struct HostActorTests {
@@ -129,10 +129,13 @@ struct HostActorTests {
     func slowClusterDoesNotBlock() async throws {
         let dir = TemporaryDirectory("slow")
         defer { dir.remove() }
-        try await withRunningHost(stateDirectory: dir.path, configure: { config in
-            config.startTimeout = .seconds(60)
-            config.extraChildren = { context in context.cluster.key == "slow" ? [HangingChild()] : [] }
-        }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path,
+            configure: { config in
+                config.startTimeout = .seconds(60)
+                config.extraChildren = { context in context.cluster.key == "slow" ? [HangingChild()] : [] }
+            }
+        ) { host in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { _ = try await host.register(RegisterRequest(name: "slow")) }
                 try await eventually("slow cluster registering") { await host.list().contains { $0.id.key == "slow" } }
@@ -153,9 +156,12 @@ struct HostActorTests {
         let dir = TemporaryDirectory("rr")
         defer { dir.remove() }
         let gate = Gate()
-        try await withRunningHost(stateDirectory: dir.path, configure: { config in
-            config.extraChildren = { _ in [SlowStopChild(gate: gate)] }
-        }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path,
+            configure: { config in
+                config.extraChildren = { _ in [SlowStopChild(gate: gate)] }
+            }
+        ) { host in
             _ = try await host.register(RegisterRequest(name: "x"))
             let old = try await host.cluster(named: "x")
             try await old.store.put("kept", 1)
@@ -184,9 +190,12 @@ struct HostActorTests {
         let dir = TemporaryDirectory("sd")
         defer { dir.remove() }
         let barrier = StopBarrier(expected: 6)
-        let host = try await withRunningHost(stateDirectory: dir.path, configure: { config in
-            config.extraChildren = { _ in [BarrierChild(barrier: barrier)] }
-        }) { host in
+        let host = try await withRunningHost(
+            stateDirectory: dir.path,
+            configure: { config in
+                config.extraChildren = { _ in [BarrierChild(barrier: barrier)] }
+            }
+        ) { host in
             for index in 0..<6 { _ = try await host.register(RegisterRequest(name: "p\(index)")) }
             return host
         }

@@ -5,8 +5,8 @@ import GuildNetSettings
 import GuildNetStorage
 import GuildNetStore
 import Logging
-import Testing
 import TestSupport
+import Testing
 
 /// A ``ClusterStorage`` whose file steps for chosen clusters wait until the test opens a gate:
 /// the injected slow filesystem.

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Cluster supervision")
 struct SupervisionTests {
@@ -12,9 +12,12 @@ struct SupervisionTests {
         defer { dir.remove() }
         let logs = LogCapture()
         let flaky = FlakyChild(failures: 3)
-        try await withRunningHost(stateDirectory: dir.path, logs: logs, configure: { config in
-            config.extraChildren = { context in context.cluster.key == "flaky" ? [flaky] : [] }
-        }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path, logs: logs,
+            configure: { config in
+                config.extraChildren = { context in context.cluster.key == "flaky" ? [flaky] : [] }
+            }
+        ) { host in
             _ = try await host.register(RegisterRequest(name: "steady"))
             _ = try await host.register(RegisterRequest(name: "flaky"))
             let cluster = try await host.cluster(named: "flaky")
@@ -32,8 +35,9 @@ struct SupervisionTests {
             #expect(steady.state == .ready)
             #expect(steady.children.allSatisfy { $0.restarts == 0 })
             let exposition = String(decoding: host.configuration.metrics.exposition(), as: UTF8.self)
-            #expect(exposition.contains("hostapp_cluster_child_restarts_total{cluster_id=\"flaky\",child=\"flaky\"} 3")
-                || exposition.contains("hostapp_cluster_child_restarts_total{child=\"flaky\",cluster_id=\"flaky\"} 3"), "\(exposition)")
+            #expect(
+                exposition.contains("hostapp_cluster_child_restarts_total{cluster_id=\"flaky\",child=\"flaky\"} 3")
+                    || exposition.contains("hostapp_cluster_child_restarts_total{child=\"flaky\",cluster_id=\"flaky\"} 3"), "\(exposition)")
         }
         #expect(logs.all.filter { $0.contains("event=child_failed") && $0.contains("cluster_id=flaky") }.count == 3)
         #expect(logs.all.filter { $0.contains("event=child_restarted") }.count == 3)
@@ -46,10 +50,13 @@ struct SupervisionTests {
         let dir = TemporaryDirectory("gu")
         defer { dir.remove() }
         let logs = LogCapture()
-        try await withRunningHost(stateDirectory: dir.path, logs: logs, configure: { config in
-            config.restartPolicy.maxRestarts = 2
-            config.extraChildren = { _ in [FlakyChild(failures: 1000)] }
-        }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path, logs: logs,
+            configure: { config in
+                config.restartPolicy.maxRestarts = 2
+                config.extraChildren = { _ in [FlakyChild(failures: 1000)] }
+            }
+        ) { host in
             let result = try await host.register(RegisterRequest(name: "doomed"))
             #expect(result.state == .degraded)
             let cluster = try await host.cluster(named: "doomed")
@@ -70,10 +77,13 @@ struct SupervisionTests {
         let logs = LogCapture()
         // A directory where local.db should be: SQLite cannot open it.
         try FileManager.default.createDirectory(atPath: dir.path + "/clusters/broken/local.db", withIntermediateDirectories: true)
-        try await withRunningHost(stateDirectory: dir.path, logs: logs, configure: { config in
-            config.store.openAttempts = 3
-            config.restartPolicy.maxRestarts = 1
-        }) { host in
+        try await withRunningHost(
+            stateDirectory: dir.path, logs: logs,
+            configure: { config in
+                config.store.openAttempts = 3
+                config.restartPolicy.maxRestarts = 1
+            }
+        ) { host in
             let result = try await host.register(RegisterRequest(name: "broken"))
             #expect(result.state == .degraded)
             _ = try await host.register(RegisterRequest(name: "fine"))

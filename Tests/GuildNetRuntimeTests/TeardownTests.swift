@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Teardown")
 struct TeardownTests {
@@ -112,23 +112,23 @@ struct ClusterFilesTests {
         let source = dir.appending("source-kubeconfig")
         try "CA-PEM".write(toFile: dir.appending("ca.pem"), atomically: true, encoding: .utf8)
         try """
-            apiVersion: v1
-            kind: Config
-            current-context: other
-            clusters:
-            - name: eu
-              cluster: {server: "https://eu.example:6443", certificate-authority: ca.pem}
-            - name: us
-              cluster: {server: "https://us.example:6443"}
-            users:
-            - name: ops
-              user: {token: tok-123}
-            contexts:
-            - name: prod-eu
-              context: {cluster: eu, user: ops, namespace: apps}
-            - name: other
-              context: {cluster: us, user: ops}
-            """.write(toFile: source, atomically: true, encoding: .utf8)
+        apiVersion: v1
+        kind: Config
+        current-context: other
+        clusters:
+        - name: eu
+          cluster: {server: "https://eu.example:6443", certificate-authority: ca.pem}
+        - name: us
+          cluster: {server: "https://us.example:6443"}
+        users:
+        - name: ops
+          user: {token: tok-123}
+        contexts:
+        - name: prod-eu
+          context: {cluster: eu, user: ops, namespace: apps}
+        - name: other
+          context: {cluster: us, user: ops}
+        """.write(toFile: source, atomically: true, encoding: .utf8)
         try await withRunningHost(stateDirectory: dir.appending("state")) { host in
             _ = try await host.register(RegisterRequest(name: "Prod EU", kubeconfig: source, context: "prod-eu"))
             let cluster = try await host.cluster(named: "Prod EU")

@@ -37,7 +37,12 @@ final class StopBarrier: Sendable {
 
     init(expected: Int) { self.expected = expected }
 
-    func enter() { state.withLock { $0.inside += 1; $0.maxInside = max($0.maxInside, $0.inside) } }
+    func enter() {
+        state.withLock {
+            $0.inside += 1
+            $0.maxInside = max($0.maxInside, $0.inside)
+        }
+    }
     var inside: Int { state.withLock { $0.inside } }
     var maxInside: Int { state.withLock { $0.maxInside } }
 }

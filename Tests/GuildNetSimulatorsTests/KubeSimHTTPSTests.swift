@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Wire semantics over HTTPS (paging, watch replay, 410, bookmarks, faults), read through
 /// `kubectl get --raw` so the client is the real one.

@@ -1,7 +1,7 @@
 import Foundation
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import GuildNetSimulators
 

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The real kubectl (v1.32 via the /usr/bin/kubectl dispatcher) referees KubeSim.
 @Suite("kubectl referee", .serialized)

@@ -1,7 +1,7 @@
 import Foundation
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 /// `hostapp sim rethink`: prints its address once listening, serves, exits 0 on SIGTERM.
 @Suite("hostapp sim rethink")

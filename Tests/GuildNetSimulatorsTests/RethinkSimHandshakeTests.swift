@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The V1_0 handshake over a raw socket: SCRAM-SHA-256 with RethinkDB's error codes.
 @Suite("RethinkSim handshake")

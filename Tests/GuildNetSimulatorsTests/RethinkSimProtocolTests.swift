@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// Query protocol over a raw socket: paging, tokens, changefeeds, STOP, faults and hostile input.
 @Suite("RethinkSim protocol")
@@ -104,13 +104,14 @@ struct RethinkSimProtocolTests {
                 #expect(batch.responseType == 3)
                 received += batch.rows
             }
-            #expect(received == [
-                ["type": "add", "old_val": nil, "new_val": ["id": "a", "v": 1]],
-                ["type": "change", "old_val": ["id": "a", "v": 1], "new_val": ["id": "a", "v": 2]],
-                ["type": "remove", "old_val": ["id": "a", "v": 2], "new_val": nil],
-                ["type": "add", "old_val": nil, "new_val": ["id": "b"]],
-                ["type": "add", "old_val": nil, "new_val": ["id": "c"]],
-            ])
+            #expect(
+                received == [
+                    ["type": "add", "old_val": nil, "new_val": ["id": "a", "v": 1]],
+                    ["type": "change", "old_val": ["id": "a", "v": 1], "new_val": ["id": "a", "v": 2]],
+                    ["type": "remove", "old_val": ["id": "a", "v": 2], "new_val": nil],
+                    ["type": "add", "old_val": nil, "new_val": ["id": "b"]],
+                    ["type": "add", "old_val": nil, "new_val": ["id": "c"]],
+                ])
         }
     }
 
@@ -136,9 +137,10 @@ struct RethinkSimProtocolTests {
             let client = try await RethinkRawClient.authenticated(port: endpoint.port)
             let feed = try await client.start(1, Q.changes(Q.table("items"), ["include_initial": true, "include_states": true]))
             #expect(feed["n"] == [1, 5])
-            #expect(feed.rows == [
-                ["state": "initializing"], ["new_val": ["id": 0, "n": 0]], ["new_val": ["id": 1, "n": 1]], ["state": "ready"],
-            ])
+            #expect(
+                feed.rows == [
+                    ["state": "initializing"], ["new_val": ["id": 0, "n": 0]], ["new_val": ["id": 1, "n": 1]], ["state": "ready"],
+                ])
             let point = try await client.start(2, Q.changes(Q.get(Q.table("items"), 1), ["include_initial": true]))
             #expect(point["n"] == [2])
             #expect(point.rows == [["new_val": ["id": 1, "n": 1]]])

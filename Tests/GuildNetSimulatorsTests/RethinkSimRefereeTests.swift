@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The official RethinkDB Python driver (`pip install rethinkdb==2.4.10.post1`) referees RethinkSim.
 /// Missing python3 or the module fails the test (it is installed by scripts/install-test-tools.sh).
@@ -20,7 +20,9 @@ struct RethinkSimRefereeTests {
         }
     }
 
-    @Test("the Python driver: user+password, schema, insert, read back, filter, order_by, count, pluck, update, delete, paging, max_batch_rows, a changefeed fed by a second connection, a feed queue's overflow notice, ReqlAuthError")
+    @Test(
+        "the Python driver: user+password, schema, insert, read back, filter, order_by, count, pluck, update, delete, paging, max_batch_rows, a changefeed fed by a second connection, a feed queue's overflow notice, ReqlAuthError"
+    )
     func officialDriver() async throws {
         try await Self.requireDriver()
         var options = RethinkSimOptions()
@@ -40,7 +42,9 @@ struct RethinkSimRefereeTests {
         }
     }
 
-    @Test("the Python driver after a restart: ReqlOpFailedError (a ReqlAvailabilityError) with RethinkDB's primary-replica messages for reads, writes and changefeeds until the tables are ready, then the same rows")
+    @Test(
+        "the Python driver after a restart: ReqlOpFailedError (a ReqlAvailabilityError) with RethinkDB's primary-replica messages for reads, writes and changefeeds until the tables are ready, then the same rows"
+    )
     func officialDriverSeesRestartUnavailability() async throws {
         try await Self.requireDriver()
         try await RethinkSim.withRunning { sim, endpoint in

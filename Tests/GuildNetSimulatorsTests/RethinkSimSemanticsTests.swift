@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// ReQL semantics and RethinkDB 2.4's results and messages, over a raw socket.
 @Suite("RethinkSim semantics")
@@ -11,13 +11,14 @@ struct RethinkSimSemanticsTests {
     static func withPeople(_ body: @Sendable (RethinkSim, RethinkRawClient) async throws -> Void) async throws {
         try await RethinkSim.withRunning { sim, endpoint in
             try await sim.createTable("people", database: "test")
-            try await sim.insert([
-                ["id": 1, "name": "ada", "age": 36, "team": "a"],
-                ["id": 2, "name": "bob", "age": 25, "team": "b"],
-                ["id": 3, "name": "cy", "age": 41, "team": "a"],
-                ["id": 4, "name": "di", "age": 30],
-                ["id": 5, "name": "ed", "age": 25, "team": "b"],
-            ], table: "people", database: "test")
+            try await sim.insert(
+                [
+                    ["id": 1, "name": "ada", "age": 36, "team": "a"],
+                    ["id": 2, "name": "bob", "age": 25, "team": "b"],
+                    ["id": 3, "name": "cy", "age": 41, "team": "a"],
+                    ["id": 4, "name": "di", "age": 30],
+                    ["id": 5, "name": "ed", "age": 25, "team": "b"],
+                ], table: "people", database: "test")
             let client = try await RethinkRawClient.authenticated(port: endpoint.port)
             try await body(sim, client)
         }
@@ -77,9 +78,12 @@ struct RethinkSimSemanticsTests {
             #expect(replaced.rows.first == ["deleted": 0, "errors": 0, "inserted": 0, "replaced": 1, "skipped": 0, "unchanged": 0])
             let updated = try await client.start(4, Q.insert(Self.people, [["id": 3, "age": 42]], ["conflict": "update", "return_changes": true]))
             #expect(updated.rows.first?["replaced"] == 1)
-            #expect(updated.rows.first?["changes"] == [[
-                "old_val": ["id": 3, "name": "cy", "age": 41, "team": "a"], "new_val": ["id": 3, "name": "cy", "age": 42, "team": "a"],
-            ]])
+            #expect(
+                updated.rows.first?["changes"] == [
+                    [
+                        "old_val": ["id": 3, "name": "cy", "age": 41, "team": "a"], "new_val": ["id": 3, "name": "cy", "age": 42, "team": "a"],
+                    ]
+                ])
             #expect(try await client.start(5, Q.get(Self.people, 2)).rows == [["id": 2, "name": "bobby"]])
             #expect(try await client.start(6, Q.get(Self.people, 99)).rows == [nil])
         }
@@ -108,9 +112,10 @@ struct RethinkSimSemanticsTests {
             #expect(deleted.rows.first?["deleted"] == 2)
             #expect(try await client.start(9, [54, [Q.get(Self.people, 99)]]).rows.first?["skipped"] == 1)
             let remaining = try await sim.documents(table: "people", database: "test")
-            #expect(remaining == [
-                ["id": 1, "name": "ada", "age": 38, "team": "a"], ["id": 3, "name": "cy", "age": 42, "team": "a"], ["id": 4, "name": "dee"],
-            ])
+            #expect(
+                remaining == [
+                    ["id": 1, "name": "ada", "age": 38, "team": "a"], ["id": 3, "name": "cy", "age": 42, "team": "a"], ["id": 4, "name": "dee"],
+                ])
             #expect(try await client.start(10, [54, [Self.people]]).rows.first?["deleted"] == 3)
         }
     }

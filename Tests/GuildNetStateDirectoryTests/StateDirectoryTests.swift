@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetCore
 import GuildNetStateDirectory
-import Testing
 import TestSupport
+import Testing
 
 @Suite("State directory")
 struct StateDirectoryTests {

@@ -1,10 +1,11 @@
 import Foundation
 import GuildNetCore
-@testable import GuildNetStore
 import Logging
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import GuildNetStore
 
 /// Builds a store in its own temp dir with a small budget.
 struct StoreFixture {

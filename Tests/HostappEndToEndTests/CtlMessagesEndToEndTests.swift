@@ -1,7 +1,7 @@
 import Foundation
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 /// What `hostapp ctl` says when a newcomer gets something wrong: the cause and the next step.
 @Suite("hostapp ctl messages")

@@ -1,8 +1,8 @@
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @Suite("hostapp daemon end to end")
 struct DaemonEndToEndTests {
@@ -54,15 +54,18 @@ struct DaemonEndToEndTests {
         let baselineFDs = ProcessResources.openFileCount(pid: daemon.pid)
         #expect(Set(ProcessResources.listeningSockets(pid: daemon.pid)).isSubset(of: ownListeners))
         for index in 0..<50 {
-            let reply = try JSONParser.parse(try await client.request(
-                "{\"id\":\"r\(index)\",\"op\":\"cluster.register\",\"cluster\":\"leak-\(index)\"}", id: "r\(index)"))
+            let reply = try JSONParser.parse(
+                try await client.request(
+                    "{\"id\":\"r\(index)\",\"op\":\"cluster.register\",\"cluster\":\"leak-\(index)\"}", id: "r\(index)"))
             #expect(reply["result"]?["state"] == "ready")
-            _ = try await client.request("{\"id\":\"p\(index)\",\"op\":\"db.put\",\"cluster\":\"leak-\(index)\",\"key\":\"k\",\"value\":\(index)}", id: "p\(index)")
+            _ = try await client.request(
+                "{\"id\":\"p\(index)\",\"op\":\"db.put\",\"cluster\":\"leak-\(index)\",\"key\":\"k\",\"value\":\(index)}", id: "p\(index)")
         }
         #expect(ProcessResources.openFileCount(pid: daemon.pid) > baselineFDs)
         for index in 0..<50 {
-            let reply = try JSONParser.parse(try await client.request(
-                "{\"id\":\"u\(index)\",\"op\":\"cluster.unregister\",\"cluster\":\"leak-\(index)\"}", id: "u\(index)"))
+            let reply = try JSONParser.parse(
+                try await client.request(
+                    "{\"id\":\"u\(index)\",\"op\":\"cluster.unregister\",\"cluster\":\"leak-\(index)\"}", id: "u\(index)"))
             #expect(reply["ok"] == true)
         }
         #expect(ProcessResources.openFileCount(pid: daemon.pid) == baselineFDs)

@@ -2,8 +2,8 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The built `hostapp` on a legacy DB in the Go app's credential shapes (written and encrypted by
 /// scripts/referee/go_credentials_fixture.py with Python `cryptography`) whose kubeconfigs name a
@@ -36,11 +36,16 @@ struct GoCredentialsEndToEndTests {
             try kube.writeKubeconfig(to: kubeconfig, endpoint: endpoint)
             _ = try await kube.create(
                 .pods, namespace: "default",
-                ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "go-pod", "namespace": "default"], "spec": ["containers": [["name": "c", "image": "i"]]]])
+                [
+                    "apiVersion": "v1", "kind": "Pod", "metadata": ["name": "go-pod", "namespace": "default"],
+                    "spec": ["containers": [["name": "c", "image": "i"]]],
+                ])
             let fixture = try await runProcess(
                 URL(fileURLWithPath: "/usr/bin/env"),
-                ["python3", Repository.root + "/scripts/referee/go_credentials_fixture.py", "--db", state + "/guildnet.sqlite", "--key", Self.key,
-                 "--kubeconfig-file", kubeconfig])
+                [
+                    "python3", Repository.root + "/scripts/referee/go_credentials_fixture.py", "--db", state + "/guildnet.sqlite", "--key", Self.key,
+                    "--kubeconfig-file", kubeconfig,
+                ])
             #expect(fixture.exitCode == 0, "python3 with `cryptography` is required: \(fixture.output)")
 
             let migrated = try await runHostapp(["migrate-db", "--state-dir", state, "--all", "--commit"], environment: ["GUILDNET_MASTER_KEY": Self.key])

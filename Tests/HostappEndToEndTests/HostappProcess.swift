@@ -90,4 +90,3 @@ final class HostappProcess: Sendable {
         return process.terminationStatus
     }
 }
-

@@ -1,7 +1,7 @@
 import Foundation
 import GuildNetCore
-import Testing
 import TestSupport
+import Testing
 
 @Suite("metrics end to end")
 struct MetricsEndToEndTests {
@@ -20,8 +20,9 @@ struct MetricsEndToEndTests {
         #expect(reply.status == 200)
         #expect(body.contains("hostapp_clusters_active 2"))
         #expect(body.contains("hostapp_cluster_db_open{cluster_id=\"m1\"} 1"))
-        #expect(body.contains("hostapp_cluster_lifecycle_events_total{cluster_id=\"m1\",event=\"ready\"} 1")
-            || body.contains("hostapp_cluster_lifecycle_events_total{event=\"ready\",cluster_id=\"m1\"} 1"), "\(body)")
+        #expect(
+            body.contains("hostapp_cluster_lifecycle_events_total{cluster_id=\"m1\",event=\"ready\"} 1")
+                || body.contains("hostapp_cluster_lifecycle_events_total{event=\"ready\",cluster_id=\"m1\"} 1"), "\(body)")
         #expect(body.contains("hostapp_cluster_child_restarts_total"))
         for line in body.split(separator: "\n") where line.hasPrefix("hostapp_cluster_") {
             #expect(line.contains("cluster_id=\""), "\(line)")

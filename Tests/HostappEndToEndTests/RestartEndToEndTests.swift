@@ -2,8 +2,8 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The built `hostapp` binary while its servers restart: KubeSim's restart rebuilds the API server's
 /// watch cache (watches from before it get 410), RethinkSim's closes every connection and answers
@@ -189,7 +189,8 @@ struct RestartEndToEndTests {
             try await rethink.createTable("jobs", database: "test")
             try await Self.withDaemon(settings: Self.rethinkSettings(endpoint)) { client, _ in
                 let feed = try #require(
-                    try await E.call(client, "f", ["op": "rethink.changes", "cluster": "restarts", "query": ["table": "jobs", "changes": true]])["sub"]?.stringValue)
+                    try await E.call(client, "f", ["op": "rethink.changes", "cluster": "restarts", "query": ["table": "jobs", "changes": true]])["sub"]?
+                        .stringValue)
                 try await eventually("the feed is open") { await rethink.activeChangefeeds == 1 }
                 try await rethink.insert([["id": "before"]], table: "jobs", database: "test")
                 _ = try await Self.read(client, sub: feed) { Self.changedID($0) == "before" }
@@ -238,7 +239,8 @@ struct RestartEndToEndTests {
             try await rethink.createTable("jobs", database: "test")
             try await Self.withDaemon(settings: Self.rethinkSettings(endpoint)) { client, _ in
                 let feed = try #require(
-                    try await E.call(client, "f", ["op": "rethink.changes", "cluster": "restarts", "query": ["table": "jobs", "changes": true]])["sub"]?.stringValue)
+                    try await E.call(client, "f", ["op": "rethink.changes", "cluster": "restarts", "query": ["table": "jobs", "changes": true]])["sub"]?
+                        .stringValue)
                 try await eventually("the feed is open") { await rethink.activeChangefeeds == 1 }
                 try await rethink.insert([["id": "doomed"]], table: "jobs", database: "test")
                 _ = try await Self.read(client, sub: feed) { Self.changedID($0) == "doomed" }

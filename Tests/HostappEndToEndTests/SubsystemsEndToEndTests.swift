@@ -2,8 +2,8 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSimulators
-import Testing
 import TestSupport
+import Testing
 
 /// The built `hostapp` binary against KubeSim and RethinkSim: one cluster watching pods and a
 /// RethinkDB changefeed, then unregistered while both streams are open.
@@ -45,9 +45,13 @@ struct SubsystemsEndToEndTests {
                 let client = try await daemon.client()
                 // The first cycle also creates what lives for the process (NIO's event-loop threads with
                 // their epoll descriptors); the second must end with no more descriptors than after the first.
-                try await Self.cycle(client, daemon: daemon, cluster: "e2e-warmup", kubeconfig: kubeconfig, kube: kube, kubeEndpoint: kubeEndpoint, rethink: rethink, rethinkEndpoint: rethinkEndpoint)
+                try await Self.cycle(
+                    client, daemon: daemon, cluster: "e2e-warmup", kubeconfig: kubeconfig, kube: kube, kubeEndpoint: kubeEndpoint, rethink: rethink,
+                    rethinkEndpoint: rethinkEndpoint)
                 let baselineFDs = ProcessResources.openFileCount(pid: daemon.pid)
-                try await Self.cycle(client, daemon: daemon, cluster: "e2e", kubeconfig: kubeconfig, kube: kube, kubeEndpoint: kubeEndpoint, rethink: rethink, rethinkEndpoint: rethinkEndpoint)
+                try await Self.cycle(
+                    client, daemon: daemon, cluster: "e2e", kubeconfig: kubeconfig, kube: kube, kubeEndpoint: kubeEndpoint, rethink: rethink,
+                    rethinkEndpoint: rethinkEndpoint)
                 try await eventually("the daemon's descriptors back to the baseline") {
                     ProcessResources.openFileCount(pid: daemon.pid) <= baselineFDs
                 }
@@ -77,15 +81,20 @@ struct SubsystemsEndToEndTests {
                     "rethinkdb.password": .string(Self.rethinkPassword),
                 ],
             ])
-        let watch = try #require(try await Self.call(client, "w", ["op": "k8s.watch", "cluster": .string(cluster), "resource": "pods", "namespace": "default"])["sub"]?.stringValue)
+        let watch = try #require(
+            try await Self.call(client, "w", ["op": "k8s.watch", "cluster": .string(cluster), "resource": "pods", "namespace": "default"])["sub"]?.stringValue)
         let feed = try #require(
-            try await Self.call(client, "f", ["op": "rethink.changes", "cluster": .string(cluster), "query": ["table": "jobs", "changes": true]])["sub"]?.stringValue)
+            try await Self.call(client, "f", ["op": "rethink.changes", "cluster": .string(cluster), "query": ["table": "jobs", "changes": true]])["sub"]?
+                .stringValue)
         while try await Self.next(client, sub: watch)["type"] != "SYNCED" {}  // the initial snapshot (pods of earlier cycles)
         try await eventually("the feed is open") { await rethink.activeChangefeeds == 1 }
 
         _ = try await kube.create(
             .pods, namespace: "default",
-            ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(cluster + "-pod"), "namespace": "default"], "spec": ["containers": [["name": "c", "image": "i"]]]])
+            [
+                "apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(cluster + "-pod"), "namespace": "default"],
+                "spec": ["containers": [["name": "c", "image": "i"]]],
+            ])
         let added = try await Self.next(client, sub: watch)
         #expect(added["type"] == "ADDED")
         #expect(added["object"]?["metadata"]?["name"] == .string(cluster + "-pod"))

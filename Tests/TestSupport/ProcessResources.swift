@@ -20,10 +20,11 @@ public enum ProcessResources {
 
     /// The socket inodes among the open descriptors of `pid`.
     static func socketInodes(pid: String) -> Set<String> {
-        Set(openFileTargets(pid: pid).compactMap { target -> String? in
-            guard target.hasPrefix("socket:[") else { return nil }
-            return String(target.dropFirst(8).dropLast())
-        })
+        Set(
+            openFileTargets(pid: pid).compactMap { target -> String? in
+                guard target.hasPrefix("socket:[") else { return nil }
+                return String(target.dropFirst(8).dropLast())
+            })
     }
 
     /// A whole /proc file (`String(contentsOfFile:)` may stop after its first page).

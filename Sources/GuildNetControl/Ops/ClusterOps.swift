@@ -69,5 +69,4 @@ enum ClusterOps {
         return .object(object)
     }
 
-
 }

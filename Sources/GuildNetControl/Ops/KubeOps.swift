@@ -94,7 +94,8 @@ enum KubeOps {
     static func sorted(_ objects: [JSONValue]) -> [JSONValue] {
         func key(_ object: JSONValue) -> (String, String) {
             guard case .object(let fields) = object, case .object(let metadata)? = fields["metadata"] else { return ("", "") }
-            var namespace = "", name = ""
+            var namespace = ""
+            var name = ""
             if case .string(let value)? = metadata["namespace"] { namespace = value }
             if case .string(let value)? = metadata["name"] { name = value }
             return (namespace, name)

@@ -101,7 +101,10 @@ final class OutputQueue: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     func send(_ line: [UInt8]) async {
-        enum Admission { case done(CheckedContinuation<Void, Never>?), wait(UInt64) }
+        enum Admission {
+            case done(CheckedContinuation<Void, Never>?)
+            case wait(UInt64)
+        }
         let admission = state.withLock { state -> Admission in
             if state.closed || state.finished { return .done(nil) }
             if state.waiters.isEmpty && state.bufferedBytes < capacityBytes {
@@ -155,7 +158,10 @@ final class OutputQueue: Sendable {
     /// The next batch of lines for the writer, or `nil` once the queue is closed or finished and drained.
     /// Cancelling the writer closes the queue.
     func nextBatch() async -> [[UInt8]]? {
-        enum Step { case batch([[UInt8]], [CheckedContinuation<Void, Never>]), end, wait }
+        enum Step {
+            case batch([[UInt8]], [CheckedContinuation<Void, Never>])
+            case end, wait
+        }
         while true {
             let step = state.withLock { state -> Step in
                 if state.closed { return .end }

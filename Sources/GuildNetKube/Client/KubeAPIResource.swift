@@ -107,7 +107,8 @@ public struct KubeAPIResource: Sendable, Hashable, CustomStringConvertible {
     private static func invalid(_ text: String) -> HostError {
         HostError(
             .invalidField,
-            "resource \(String(reflecting: String(text.prefix(200)))) is not a resource name (pods, v1/pods, apps/v1/deployments) or an API path (/apis/apps/v1/deployments)")
+            "resource \(String(reflecting: String(text.prefix(200)))) is not a resource name (pods, v1/pods, apps/v1/deployments) or an API path (/apis/apps/v1/deployments)"
+        )
     }
 
     private static func isPathSegment(_ segment: String) -> Bool {

@@ -34,7 +34,9 @@ public enum KubeconfigLoader {
             merge(try load(path: path), into: &merged)
         }
         guard found else {
-            throw HostError(.kubeconfigInvalid, "none of the kubeconfig files \(paths.joined(separator: ", ")) exists (a list is read as KUBECONFIG: paths separated by \":\")")
+            throw HostError(
+                .kubeconfigInvalid,
+                "none of the kubeconfig files \(paths.joined(separator: ", ")) exists (a list is read as KUBECONFIG: paths separated by \":\")")
         }
         return merged
     }
@@ -52,7 +54,8 @@ public enum KubeconfigLoader {
         do {
             return try YAMLDecoder().decode(KubeconfigDocument.self, from: text)
         } catch let error as DecodingError where Self.isTopLevel(error) {
-            throw HostError(.kubeconfigInvalid, "kubeconfig \(source) is not a kubeconfig: its top level must be a YAML mapping (apiVersion, clusters, users, contexts)")
+            throw HostError(
+                .kubeconfigInvalid, "kubeconfig \(source) is not a kubeconfig: its top level must be a YAML mapping (apiVersion, clusters, users, contexts)")
         } catch let error as DecodingError {
             throw HostError(.kubeconfigInvalid, "kubeconfig \(source): \(describe(error))")
         } catch {

@@ -73,7 +73,8 @@ public struct ChangefeedStatistics: Sendable, Equatable {
     /// Re-subscription attempts refused with `rethink_unavailable` since start.
     public var unavailableRetries: Int
 
-    public init(active: Int = 0, limit: Int = 0, started: Int = 0, delivered: Int = 0, dropped: Int = 0, gaps: Int = 0, resumes: Int = 0,
+    public init(
+        active: Int = 0, limit: Int = 0, started: Int = 0, delivered: Int = 0, dropped: Int = 0, gaps: Int = 0, resumes: Int = 0,
         throttledTurns: Int = 0, eventsPerSecondLimit: Int = 0, resubscribing: Int = 0, waitingForTable: Int = 0,
         unavailableRetries: Int = 0
     ) {

@@ -66,8 +66,9 @@ final class ChangefeedSink: Sendable {
         case .dropped:
             count(dropped: true, event: event)
             if policy == .end {
-                finish(RethinkError.feedLimit(reason: "changefeed \(id): the subscriber's buffer of \(limit) events overflowed")
-                    .hostError)
+                finish(
+                    RethinkError.feedLimit(reason: "changefeed \(id): the subscriber's buffer of \(limit) events overflowed")
+                        .hostError)
                 return false
             }
             return true

@@ -1,6 +1,7 @@
 import GuildNetCore
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

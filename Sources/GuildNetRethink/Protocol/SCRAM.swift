@@ -1,6 +1,6 @@
 import Crypto
-import _CryptoExtras
 import Foundation
+import _CryptoExtras
 
 /// SCRAM-SHA-256 (RFC 5802 / RFC 7677) without channel binding, as RethinkDB uses it.
 /// Shared by the client (proof, server-signature check) and RethinkSim (proof check, signature).

@@ -190,7 +190,9 @@ enum ReQLJSONForm {
         spec.options.isEmpty ? " (it has none)" : " (options: \(spec.options.sorted().joined(separator: ", ")))"
     }
 
-    static func build(op: String, argument: JSONValue, options: [String: JSONValue], on current: Current, path: String)
+    static func build(
+        op: String, argument: JSONValue, options: [String: JSONValue], on current: Current, path: String
+    )
         throws(HostError) -> Current
     {
         let term = current.term

@@ -86,7 +86,8 @@ public struct KubeStatusError: Error, Sendable, Equatable, CustomStringConvertib
     static func conflict(_ resource: KubeResource, _ name: String) -> KubeStatusError {
         KubeStatusError(
             code: 409, reason: "Conflict",
-            message: "Operation cannot be fulfilled on \(resource.rawValue) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
+            message:
+                "Operation cannot be fulfilled on \(resource.rawValue) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
             name: name, kind: resource.rawValue)
     }
     static func badRequest(_ message: String) -> KubeStatusError {

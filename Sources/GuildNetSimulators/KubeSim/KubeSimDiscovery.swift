@@ -25,16 +25,17 @@ enum KubeSimDiscovery {
     static let coreResourceList: JSONValue = .object([
         "kind": "APIResourceList",
         "groupVersion": "v1",
-        "resources": .array(KubeResource.allCases.map { resource in
-            .object([
-                "name": .string(resource.rawValue),
-                "singularName": .string(resource.singular),
-                "namespaced": .bool(resource.namespaced),
-                "kind": .string(resource.kind),
-                "verbs": .array(KubeResource.verbs.map { .string($0) }),
-                "shortNames": .array(resource.shortNames.map { .string($0) }),
-            ])
-        }),
+        "resources": .array(
+            KubeResource.allCases.map { resource in
+                .object([
+                    "name": .string(resource.rawValue),
+                    "singularName": .string(resource.singular),
+                    "namespaced": .bool(resource.namespaced),
+                    "kind": .string(resource.kind),
+                    "verbs": .array(KubeResource.verbs.map { .string($0) }),
+                    "shortNames": .array(resource.shortNames.map { .string($0) }),
+                ])
+            }),
     ])
 
     /// The aggregated discovery media type (kubectl ≥ 1.26 asks for it first on `/api` and `/apis`).
@@ -58,16 +59,17 @@ enum KubeSimDiscovery {
                     .object([
                         "version": "v1",
                         "freshness": "Current",
-                        "resources": .array(KubeResource.allCases.map { resource in
-                            .object([
-                                "resource": .string(resource.rawValue),
-                                "responseKind": ["group": "", "version": "v1", "kind": .string(resource.kind)],
-                                "scope": resource.namespaced ? "Namespaced" : "Cluster",
-                                "singularResource": .string(resource.singular),
-                                "verbs": .array(KubeResource.verbs.map { .string($0) }),
-                                "shortNames": .array(resource.shortNames.map { .string($0) }),
-                            ])
-                        }),
+                        "resources": .array(
+                            KubeResource.allCases.map { resource in
+                                .object([
+                                    "resource": .string(resource.rawValue),
+                                    "responseKind": ["group": "", "version": "v1", "kind": .string(resource.kind)],
+                                    "scope": resource.namespaced ? "Namespaced" : "Cluster",
+                                    "singularResource": .string(resource.singular),
+                                    "verbs": .array(KubeResource.verbs.map { .string($0) }),
+                                    "shortNames": .array(resource.shortNames.map { .string($0) }),
+                                ])
+                            }),
                     ])
                 ],
             ]
@@ -106,10 +108,12 @@ enum KubeSimDiscovery {
                 ["name": "dryRun", "in": "query", "schema": ["type": "string", "uniqueItems": true]],
             ]
             let okResponse: JSONValue = ["200": ["description": "OK", "content": ["application/json": ["schema": ref]]]]
-            let objectPath = resource.namespaced
+            let objectPath =
+                resource.namespaced
                 ? "/api/v1/namespaces/{namespace}/\(resource.rawValue)/{name}"
                 : "/api/v1/\(resource.rawValue)/{name}"
-            let collectionPath = resource.namespaced
+            let collectionPath =
+                resource.namespaced
                 ? "/api/v1/namespaces/{namespace}/\(resource.rawValue)"
                 : "/api/v1/\(resource.rawValue)"
             paths[objectPath] = [
@@ -188,7 +192,9 @@ enum KubeSimDiscovery {
                 "deletionTimestamp": ["type": "string", "format": "date-time"],
                 "labels": stringMap,
                 "annotations": stringMap,
-                "finalizers": ["type": "array", "items": ["type": "string", "default": ""], "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"],
+                "finalizers": [
+                    "type": "array", "items": ["type": "string", "default": ""], "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge",
+                ],
                 "ownerReferences": ["type": "array", "items": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
             ],
         ]

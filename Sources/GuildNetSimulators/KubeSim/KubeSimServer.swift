@@ -210,7 +210,9 @@ struct KubeSimResponder: HTTPResponder {
             guard contentType == "application/merge-patch+json" || contentType == "application/strategic-merge-patch+json" else {
                 throw KubeStatusError(
                     code: 415, reason: "UnsupportedMediaType",
-                    message: "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json")
+                    message:
+                        "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json"
+                )
             }
             let body = try await Self.body(request)
             let strategic = contentType == "application/strategic-merge-patch+json"
@@ -245,7 +247,8 @@ struct KubeSimResponder: HTTPResponder {
         let query = request.uri.queryParameters
         let sendInitial = query.get("sendInitialEvents") == "true"
         let allowBookmarks = query.get("allowWatchBookmarks") == "true" || query.get("allowWatchBookmarks") == "1"
-        let timeout: Duration = query.get("timeoutSeconds").flatMap { Int($0) }.map { .seconds(max(0, $0)) }
+        let timeout: Duration =
+            query.get("timeoutSeconds").flatMap { Int($0) }.map { .seconds(max(0, $0)) }
             ?? shared.options.defaultWatchTimeout
         let filter = WatchFilter(resource: resource, namespace: namespace, labels: labels, fields: fields)
         var headers = HTTPFields()

@@ -138,7 +138,8 @@ actor KubeStore {
             }
             if rv < compactedRV {
                 throw KubeStatusError.expired(
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.")
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results."
+                )
             }
             after = key
             listRV = rv

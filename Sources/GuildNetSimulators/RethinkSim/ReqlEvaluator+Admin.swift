@@ -75,11 +75,13 @@ extension RethinkData {
             return .datum(["dropped": 1])
         }
         let selected = names.isEmpty ? indexes.keys.sorted() : names
-        return .datum(.array(selected.compactMap { name in
-            indexes[name].map { index in
-                ["index": .string(name), "ready": true, "multi": .bool(index.multi), "geo": false, "outdated": false]
-            }
-        }))
+        return .datum(
+            .array(
+                selected.compactMap { name in
+                    indexes[name].map { index in
+                        ["index": .string(name), "ready": true, "multi": .bool(index.multi), "geo": false, "outdated": false]
+                    }
+                }))
     }
 
     // MARK: - Operations shared with RethinkSim's direct API
@@ -158,9 +160,11 @@ extension RethinkData {
 
     /// RethinkDB's name rule: `A-Z`, `a-z`, `0-9`, `_` and `-`.
     static func validate(_ name: String, kind: String) throws(ReqlFailure) {
-        let valid = !name.isEmpty && name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
-        }
+        let valid =
+            !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
+            }
         guard valid else { throw .logic("\(kind) name `\(name)` invalid (Use A-Z, a-z, 0-9, _ and - only).") }
     }
 }

@@ -130,7 +130,8 @@ extension RethinkData {
     mutating func call(_ function: ReqlFunction, _ arguments: [JSONValue]) throws -> JSONValue {
         guard function.params.count == arguments.count else {
             throw ReqlFailure.logic(
-                "Expected function with \(arguments.count) argument\(arguments.count == 1 ? "" : "s") but found function with \(function.params.count) argument\(function.params.count == 1 ? "" : "s").")
+                "Expected function with \(arguments.count) argument\(arguments.count == 1 ? "" : "s") but found function with \(function.params.count) argument\(function.params.count == 1 ? "" : "s")."
+            )
         }
         var scope = function.scope
         for (param, argument) in zip(function.params, arguments) { scope.vars[param] = argument }

@@ -47,7 +47,8 @@ struct RethinkSimHandshake {
             guard let magic = buffer.readInteger(endianness: .little, as: UInt32.self) else { return .needMore }
             guard magic == RethinkWire.magicV1_0 else {
                 state = .done
-                let text = "ERROR: Received an unsupported protocol version. This port is for RethinkDB queries. "
+                let text =
+                    "ERROR: Received an unsupported protocol version. This port is for RethinkDB queries. "
                     + "Does your client driver version not match the server?\n"
                 return .fail(Array(text.utf8) + [0])
             }

@@ -207,7 +207,8 @@ struct RethinkSimSession {
             // Initial values are read from the table, not queued: `changefeed_queue_size` bounds only
             // the changes that wait for a slow reader.
             var cursor = FeedCursor(
-                subscription: start.subscription, batchRows: batchRows(optargs), options: start.options, notes: start.notes, initial: CircularBuffer(start.initial))
+                subscription: start.subscription, batchRows: batchRows(optargs), options: start.options, notes: start.notes,
+                initial: CircularBuffer(start.initial))
             let first = takeBatch(&cursor)
             cursors[token] = .feed(cursor)
             try await respond(token, RethinkSimResponse.sequence(first, partial: true, notes: cursor.notes))
