@@ -17,7 +17,8 @@ import Logging
 ///  ├─ settings  ClusterSettings  <state-dir>/clusters/<id>/settings.json + host layers
 ///  ├─ kube      ClusterKube      KubeClient + informers (each informer a child task)
 ///  ├─ rethink   ClusterRethink   RethinkConnector: pool + changefeeds (each feed a child task)
-///  └─ …         later subsystems (forwards, routes) join here
+///  ├─ forwards  ClusterForwards  port-forwards: a listener each, one tunnel per connection, health checks
+///  └─ …         later subsystems (routes) join here
 /// ```
 ///
 /// Lifecycle: `registering → starting → ready | degraded → stopping → stopped`. ``run()`` is the
@@ -37,6 +38,8 @@ public actor ClusterActor {
     public nonisolated let kube: ClusterKube
     /// The cluster's RethinkDB connector and changefeeds.
     public nonisolated let rethink: ClusterRethink
+    /// The cluster's port-forwards.
+    public nonisolated let forwards: ClusterForwards
     /// Supervised children, in start order (metrics is started before them and outlives them).
     nonisolated let children: [any ClusterChild]
 
@@ -95,8 +98,9 @@ public actor ClusterActor {
             kubeconfig: registration.kubeconfig?.config, loadKubeconfig: { try await storage.kubeconfig(of: id) },
             settings: settings, metrics: metrics, logger: logger)
         self.rethink = ClusterRethink(settings: settings, kube: kube, metrics: metrics, logger: logger)
+        self.forwards = ClusterForwards(kube: kube, settings: settings, metrics: metrics, logger: logger)
         let context = ClusterContext(cluster: id, paths: paths, logger: logger, metrics: metrics)
-        self.children = [store, settings, kube, rethink] + configuration.extraChildren(context)
+        self.children = [store, settings, kube, rethink, forwards] + configuration.extraChildren(context)
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()
         counters.increment(.cluster)
         metrics.lifecycle(.create)

@@ -128,6 +128,10 @@ extension SettingKey where Value == Int {
     public static let kubeBurst = integer("kube.burst", 1...100_000, default: 100, "Kubernetes API request burst above kube.qps.")
     public static let kubeRequestTimeoutSeconds = integer(
         "kube.request_timeout_seconds", 1...3600, default: 30, "Timeout of one Kubernetes API request (not of watches).")
+    public static let forwardHealthIntervalMilliseconds = integer(
+        "forward.health_interval_ms", 50...3_600_000, default: 10_000, "Time between two health probes of a port-forward (applies to forwards started later).")
+    public static let forwardMaxRestarts = integer(
+        "forward.max_restarts", 0...1000, default: 5, "Consecutive failed checks a port-forward survives before it gives up (state failed).")
 }
 
 extension SettingsSchema {
@@ -150,6 +154,7 @@ extension SettingsSchema {
             SettingKey<Int>.rethinkPort.erased, SettingKey<Int>.rethinkPoolSize.erased, SettingKey<Int>.rethinkMaxFeeds.erased,
             SettingKey<Int>.rethinkFeedEventsPerSecond.erased, SettingKey<Int>.rethinkFeedBurst.erased, SettingKey<Int>.rethinkFeedBatchRows.erased,
             SettingKey<Int>.rethinkConnectTimeoutSeconds.erased, SettingKey<Int>.kubeQPS.erased, SettingKey<Int>.kubeBurst.erased,
-            SettingKey<Int>.kubeRequestTimeoutSeconds.erased,
+            SettingKey<Int>.kubeRequestTimeoutSeconds.erased, SettingKey<Int>.forwardHealthIntervalMilliseconds.erased,
+            SettingKey<Int>.forwardMaxRestarts.erased,
         ]
 }

@@ -84,12 +84,16 @@ extension KubeClient {
         configuration.httpVersion = .automatic
         configuration.dnsOverride = dnsOverride
 
+        let tunnelTarget = try KubeTunnelTarget(
+            url: url, host: host, tls: tls, serverName: config.tlsServerName, proxyURL: config.proxyURL,
+            connectTimeout: options.connectTimeout)
         let authenticator = KubeAuthenticator(config: config, baseTLS: tls)
         // Created last: nothing above may throw once the HTTPClient exists (it must be shut down).
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration, backgroundActivityLogger: disabledLogger)
         return KubeClient(
             server: trimmedServer, baseURL: baseURL,
-            defaultNamespace: config.namespace, options: options, http: http, authenticator: authenticator, logger: logger)
+            defaultNamespace: config.namespace, options: options, http: http, tunnelTarget: tunnelTarget, authenticator: authenticator,
+            logger: logger)
     }
 
     /// `proxy-url` as an AsyncHTTPClient proxy.

@@ -4,6 +4,7 @@ import GuildNetCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The Kubernetes API client of ONE cluster: its own HTTP client and connection pool, its own
 /// rate limiter and credentials. Built only by ``make(config:options:logger:)``; nothing in it is
@@ -26,14 +27,19 @@ public final class KubeClient: Sendable {
     /// for the host when the kubeconfig sets `tls-server-name`; see the factory).
     let baseURL: String
     let authenticator: KubeAuthenticator
+    /// Where and how raw connections (port-forward tunnels) reach the API server.
+    let tunnelTarget: KubeTunnelTarget
+    /// The TLS context of tunnels, built on first use (see `openPortForward`).
+    let tunnelContext = LockedValue<NIOSSLContext?>(nil)
     let counters = KubeClientCounters()
     let logger: Logger
-    private let isShutDown = LockedValue(false)
+    let isShutDown = LockedValue(false)
 
     init(
         server: String, baseURL: String, defaultNamespace: String, options: KubeClientOptions, http: HTTPClient,
-        authenticator: KubeAuthenticator, logger: Logger
+        tunnelTarget: KubeTunnelTarget, authenticator: KubeAuthenticator, logger: Logger
     ) {
+        self.tunnelTarget = tunnelTarget
         self.server = server
         self.baseURL = baseURL
         self.defaultNamespace = defaultNamespace

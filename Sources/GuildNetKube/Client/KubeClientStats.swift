@@ -12,6 +12,8 @@ public struct KubeClientStats: Sendable, Equatable {
     public var throttledWaits: Int = 0
     /// Watch streams currently open.
     public var openWatches: Int = 0
+    /// Port-forward tunnels currently open.
+    public var openTunnels: Int = 0
     /// The most recent error (never contains credentials).
     public var lastError: HostError?
 
@@ -35,4 +37,6 @@ final class KubeClientCounters: Sendable {
     }
     func watchOpened() { state.withLock { $0.openWatches += 1 } }
     func watchClosed() { state.withLock { $0.openWatches -= 1 } }
+    func tunnelOpened() { state.withLock { $0.openTunnels += 1 } }
+    func tunnelClosed() { state.withLock { $0.openTunnels -= 1 } }
 }

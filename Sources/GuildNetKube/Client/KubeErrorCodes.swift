@@ -19,3 +19,9 @@ extension ErrorCode {
     /// An exec credential plugin failed or timed out.
     public static let credentialPluginFailed = ErrorCode("credential_plugin_failed", transient: true)
 }
+
+extension ErrorCode {
+    /// A port-forward tunnel could not be opened, or the server reported an error on it (the
+    /// error channel's text is the message).
+    public static let k8sPortForwardFailed = ErrorCode("k8s_port_forward_failed", transient: true)
+}

@@ -1,0 +1,177 @@
+import GuildNetCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+
+extension KubeClient {
+    /// Opens one port-forward tunnel to `port` of `pod`: a WebSocket to `pods/{pod}/portforward`
+    /// (offering `v5.channel.k8s.io` then `v4.channel.k8s.io`) through this cluster's own
+    /// connection settings and credentials. One tunnel carries one local connection.
+    ///
+    /// - Throws: `k8s_not_found` (no such pod), `k8s_unauthorized` / `k8s_forbidden`, other
+    ///   `k8s_*` codes from the server's Status, `k8s_transport` when the server cannot be
+    ///   reached, `k8s_port_forward_failed` when the server does not upgrade properly.
+    public func openPortForward(namespace: String, pod: String, port: Int) async throws -> PortForwardTunnel {
+        guard PortForwardProtocol.portRange.contains(port) else {
+            throw HostError(.invalidField, "port \(port) is out of range 1...65535")
+        }
+        let description = "port-forward \(namespace)/\(pod):\(port)"
+        if let unsupported = tunnelTarget.unsupportedProxy {
+            throw HostError(.k8sPortForwardFailed, "\(description): \(unsupported)", transient: false)
+        }
+        var refreshedCredential = false
+        while true {
+            try Task.checkCancellation()
+            if isShutDown.withLock({ $0 }) {
+                throw HostError(.k8sUnavailable, "\(description): the Kubernetes client was shut down")
+            }
+            if try await limiter.acquire() { counters.throttled() }
+            let credential = try await authenticator.current()
+            counters.request()
+            let outcome: TunnelUpgrade
+            do {
+                outcome = try await withDeadline(options.connectTimeout + options.requestTimeout, description) {
+                    try await self.upgrade(namespace: namespace, pod: pod, port: port, credential: credential)
+                }
+            } catch {
+                if Task.isCancelled || error is CancellationError { throw CancellationError() }
+                let hostError: HostError
+                if let error = error as? HostError, error.code == .timeout {
+                    hostError = .kubeTransport(description, "no upgrade within \(options.connectTimeout + options.requestTimeout)")
+                } else {
+                    hostError = (error as? HostError) ?? .kubeTransport(description, Self.describe(error))
+                }
+                counters.failure(hostError)
+                throw hostError
+            }
+            switch outcome {
+            case .upgraded(let channel, let subprotocol):
+                guard let subprotocol, PortForwardProtocol.offeredSubprotocols.contains(subprotocol) else {
+                    try? await channel.channel.close()
+                    let error = HostError(
+                        .k8sPortForwardFailed,
+                        "\(description): the server chose subprotocol \(String(reflecting: subprotocol ?? "")), not one of \(PortForwardProtocol.offeredSubprotocols.joined(separator: ", "))",
+                        transient: false)
+                    counters.failure(error)
+                    throw error
+                }
+                return PortForwardTunnel(channel: channel, subprotocol: subprotocol, port: port, counters: counters)
+            case .refused(let status, let body):
+                let apiError = KubeAPIError.decode(statusCode: status, body: body, retryAfterHeader: nil, request: description)
+                counters.failure(apiError.hostError)
+                if status == 401, authenticator.refreshable, !refreshedCredential {
+                    refreshedCredential = true
+                    counters.retry()
+                    await authenticator.invalidate()
+                    continue
+                }
+                throw apiError.hostError
+            }
+        }
+    }
+
+    /// What the upgrade request got.
+    enum TunnelUpgrade: Sendable {
+        case upgraded(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, subprotocol: String?)
+        /// A reply other than `101`: its status and (the start of) its body.
+        case refused(status: Int, body: [UInt8])
+    }
+
+    /// What the pipeline produced: a WebSocket, or the HTTP reply to read.
+    private enum PipelineOutcome: Sendable {
+        case upgraded(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, subprotocol: String?)
+        case notUpgraded(NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>)
+    }
+
+    /// Largest frame accepted from the server, and largest error body read from a refusal.
+    static let maxTunnelFrame = 1 << 20
+    static let maxRefusalBody = 64 << 10
+
+    private func upgrade(namespace: String, pod: String, port: Int, credential: KubeAuthenticator.Applied) async throws -> TunnelUpgrade {
+        let target = tunnelTarget
+        let sslContext = try tunnelSSLContext(credential.tls)
+        var head = HTTPRequestHead(
+            version: .http1_1, method: .GET,
+            uri: target.pathPrefix + PortForwardProtocol.path(namespace: namespace, pod: pod) + "?ports=\(port)")
+        head.headers.add(name: "Host", value: target.hostHeader)
+        head.headers.add(name: "User-Agent", value: options.userAgent)
+        head.headers.add(name: "Sec-WebSocket-Protocol", value: PortForwardProtocol.offeredSubprotocols.joined(separator: ", "))
+        if let authorization = credential.authorization { head.headers.add(name: "Authorization", value: authorization) }
+        let requestHead = head
+        let sniName: String? = target.serverNameIsAddress ? nil : target.serverName
+
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.nanoseconds(Int64(target.connectTimeout.seconds * 1e9)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        // The connection, so a cancelled upgrade (the deadline passed, the caller gave up) closes it:
+        // NIO futures do not observe task cancellation.
+        let opened = LockedValue<(any Channel)?>(nil)
+        let upgradeResult: EventLoopFuture<PipelineOutcome> = try await bootstrap.connect(host: target.host, port: target.port) { channel in
+            opened.withLock { $0 = channel }
+            return channel.eventLoop.makeCompletedFuture {
+                if let sslContext {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
+                }
+                let upgrader = NIOTypedWebSocketClientUpgrader<PipelineOutcome>(
+                    maxFrameSize: Self.maxTunnelFrame, enableAutomaticErrorHandling: true
+                ) { channel, response in
+                    channel.eventLoop.makeCompletedFuture {
+                        let websocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                        return PipelineOutcome.upgraded(websocket, subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
+                    }
+                }
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<PipelineOutcome>(
+                    upgradeRequestHead: requestHead, upgraders: [upgrader]
+                ) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        PipelineOutcome.notUpgraded(
+                            try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel))
+                    }
+                }
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                    configuration: .init(upgradeConfiguration: configuration))
+            }
+        }
+        let outcome = try await withTaskCancellationHandler {
+            try await upgradeResult.get()
+        } onCancel: {
+            opened.withLock { $0 }?.close(promise: nil)
+        }
+        switch outcome {
+        case .upgraded(let websocket, let subprotocol):
+            return .upgraded(websocket, subprotocol: subprotocol)
+        case .notUpgraded(let http):
+            return try await http.executeThenClose { inbound, _ in
+                var status = 0
+                var body: [UInt8] = []
+                for try await part in inbound {
+                    switch part {
+                    case .head(let response): status = Int(response.status.code)
+                    case .body(let buffer):
+                        if body.count < Self.maxRefusalBody { body += buffer.readableBytesView.prefix(Self.maxRefusalBody - body.count) }
+                    case .end: return TunnelUpgrade.refused(status: status, body: body)
+                    }
+                }
+                return TunnelUpgrade.refused(status: status, body: body)
+            }
+        }
+    }
+
+    /// The TLS context of tunnels: built once per client for its kubeconfig credentials (an exec
+    /// plugin's client certificate gets its own per call).
+    private func tunnelSSLContext(_ credentialTLS: TLSConfiguration?) throws -> NIOSSLContext? {
+        if var perCredential = credentialTLS {
+            perCredential.applicationProtocols = ["http/1.1"]
+            return try NIOSSLContext(configuration: perCredential)
+        }
+        guard let tls = tunnelTarget.tls else { return nil }
+        return try tunnelContext.withLock { cached in
+            if let cached { return cached }
+            let context = try NIOSSLContext(configuration: tls)
+            cached = context
+            return context
+        }
+    }
+}
