@@ -239,7 +239,10 @@ let package = Package(
         // Tests
         .target(
             name: "TestSupport",
-            dependencies: ["GuildNetCore", "GuildNetRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "GuildNetCore", "GuildNetRuntime", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -255,7 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GuildNetKubeTests",
-            dependencies: ["GuildNetKube", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GuildNetKube", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -305,7 +308,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HostappEndToEndTests",
-            dependencies: ["hostapp", "GuildNetControl", "GuildNetCore", "GuildNetSimulators", "TestSupport"],
+            dependencies: ["hostapp", "GuildNetControl", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ]
