@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "hostapp-migration-bench", targets: ["MigrationBench"]),
         .executable(name: "hostapp-kube-bench", targets: ["KubeBench"]),
         .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
+        .executable(name: "hostapp-forward-bench", targets: ["ForwardBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
         // For the fuzz package in Fuzz/ (issue 18), which links the parsers it fuzzes.
@@ -227,6 +228,15 @@ let package = Package(
                 "BenchSupport", "GuildNetKube", "GuildNetSimulators", "GuildNetCore", .product(name: "Logging", package: "swift-log"),
             ],
             path: "StressTests/KubeBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ForwardBench",
+            dependencies: [
+                "BenchSupport", "GuildNetControl", "GuildNetSimulators", "GuildNetCore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "StressTests/ForwardBench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
