@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        // Already resolved through Hummingbird; named for NIOHTTPTypes(HTTP1) in KubeSim's upgradable channel.
+        .package(url: "https://github.com/apple/swift-nio-extras", exact: "1.35.2"),
     ],
     targets: [
         // Core vocabulary shared by every subsystem: ClusterID, the child-service protocol,
@@ -182,11 +184,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The system zlib (SPDY/3 header blocks in KubeSim's port-forward endpoint).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Simulated servers (KubeSim) for tests, the stress tool and `hostapp sim`; never imported by production modules.
         .target(
             name: "GuildNetSimulators",
             dependencies: [
-                "GuildNetCore", "GuildNetRethink",
+                "GuildNetCore", "GuildNetRethink", "CZlib",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -313,7 +322,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GuildNetSimulatorsTests",
-            dependencies: ["GuildNetSimulators", "GuildNetRethink", "GuildNetCore", "TestSupport"],
+            dependencies: [
+                "GuildNetSimulators", "GuildNetRethink", "GuildNetCore", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

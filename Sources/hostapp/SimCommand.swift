@@ -28,7 +28,10 @@ struct SimKubeCommand: AsyncParsableCommand {
     @Option(name: .customLong("kubeconfig-out"), help: "Where to write the kubeconfig (mode 0600).")
     var kubeconfigOut: String
 
-    @Option(help: "Pods to create in namespace default (phase Running).")
+    @Option(
+        help:
+            "Pods of a simulated ReplicaSet in namespace default (sim-xxxxx, Running, Service sim), backed by loopback servers: port 80 answers HTTP with the pod's name, 8080 echoes."
+    )
     var pods: Int = 0
 
     @Option(help: "The bearer token to accept (random by default).")
@@ -48,7 +51,7 @@ struct SimKubeCommand: AsyncParsableCommand {
 
     func run() async throws {
         var options = KubeSimOptions()
-        options.seedPods = pods
+        options.simulatedPods = pods
         options.port = port
         if let token { options.token = token }
         let sim = try await KubeSim(options: options)

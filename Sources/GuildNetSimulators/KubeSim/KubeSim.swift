@@ -1,6 +1,7 @@
 import Foundation
 import GuildNetCore
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -18,6 +19,11 @@ public struct KubeSimOptions: Sendable {
     public var forbiddenToken: String? = "kubesim-forbidden-token"
     /// Pods created in `default` with phase Running before the server starts.
     public var seedPods: Int = 0
+    /// Pods of a simulated ReplicaSet in `default` (`sim-<5 chars>`, labels `app: sim`), each backed
+    /// by loopback servers (container port 80: HTTP answering the pod's name; 8080: TCP echo), with
+    /// the Service and Endpoints `sim`; a deleted one is replaced under a new name. Created when
+    /// `run()` starts, before the endpoint is reported.
+    public var simulatedPods: Int = 0
     /// Events kept for watches resuming from an older resourceVersion (the compaction window).
     public var historyLimit: Int = 50_000
     /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK.
@@ -80,7 +86,7 @@ public actor KubeSim: SimulatedServer {
         let store = KubeStore(historyLimit: options.historyLimit, defaultPodPhase: options.defaultPodPhase)
         shared = KubeSimShared(
             store: store, faults: KubeFaults(), connections: ConnectionRegistry(),
-            dripDelay: LockedValue(.zero), options: options)
+            dripDelay: LockedValue(.zero), options: options, tunnels: TunnelControl(), backends: PodBackends())
         (stopSignal, stopContinuation) = AsyncStream<Void>.makeStream()
         do {
             for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -135,28 +141,50 @@ public actor KubeSim: SimulatedServer {
             throw HostError(.internalError, "KubeSim TLS setup failed: \(error)")
         }
         let host = options.host
+        let shared = self.shared
+        let admission = PortForwardAdmission(options: options, phases: shared.store.podPhases, control: shared.tunnels)
+        let server = HTTPServerBuilder { responder in
+            KubeSimHTTPChannel(responder: responder, admission: admission, backends: shared.backends)
+        }
+        let replicaSet = options.simulatedPods > 0 ? SimReplicaSet(store: shared.store, backends: shared.backends, replicas: options.simulatedPods) : nil
+        let podChanges = await shared.store.podChanges()
+        do {
+            try await replicaSet?.start()
+        } catch {
+            await shared.store.finishPodChanges()
+            await shared.backends.stopAll()
+            fail(error)
+            throw error
+        }
         let app = Application(
             responder: KubeSimResponder(shared: shared),
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            server: try .tls(server, tlsConfiguration: tls),
             configuration: ApplicationConfiguration(address: .hostname(host, port: options.port), serverName: nil),
             onServerRunning: { [weak self] channel in
                 await self?.didBind(KubeSimEndpoint(host: host, port: channel.localAddress?.port ?? 0))
             },
             logger: options.logger
         )
-        let shared = self.shared
         let stopSignal = self.stopSignal
+        defer { shared.tunnels.release() }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let services = ServiceGroup(configuration: .init(services: [app], logger: options.logger))
                 group.addTask { try await services.run() }
+                if let replicaSet {
+                    group.addTask { await replicaSet.run(changes: podChanges) }
+                }
                 group.addTask {
                     // Ends on stop() or when the group is cancelled; either way drop every connection
                     // (open watches would otherwise hold the server's graceful shutdown), then shut down.
                     for await _ in stopSignal { break }
                     _ = await shared.store.cutAllWatches()
                     await shared.faults.release()
+                    shared.tunnels.release()
                     shared.connections.closeAll()
+                    _ = shared.tunnels.cutAll()
+                    await shared.store.finishPodChanges()
+                    await shared.backends.stopAll()
                     await services.triggerGracefulShutdown()
                 }
                 // Both tasks end on stop(): the server after its graceful shutdown. Should the
@@ -166,9 +194,12 @@ public actor KubeSim: SimulatedServer {
                 try await group.waitForAll()
             }
         } catch {
+            await shared.store.finishPodChanges()
+            await shared.backends.stopAll()
             fail(error)
             throw error
         }
+        await shared.backends.stopAll()
         fail(HostError(.internalError, "KubeSim stopped"))
     }
 
@@ -330,4 +361,33 @@ public actor KubeSim: SimulatedServer {
     /// HTTP requests received since start (a client's retry after a fault shows here).
     public var requestCount: Int { get async { await shared.faults.received } }
     public var openWatchCount: Int { get async { await shared.store.openWatchCount } }
+
+    // MARK: - Port-forward
+
+    /// The loopback port serving `containerPort` of a simulated pod (nil if it has none): a peer
+    /// that bypasses the API server, for benchmarks.
+    public func backendPort(namespace: String = "default", pod: String, containerPort: Int) async -> Int? {
+        shared.backends.port(namespace: namespace, name: pod, containerPort: containerPort)
+    }
+
+    /// Port-forward tunnels open now (a stream pair over SPDY, or a channel-protocol WebSocket).
+    public var openTunnelCount: Int { get async { shared.tunnels.openTunnels } }
+
+    /// Upgraded port-forward connections open now.
+    public var openPortForwardConnectionCount: Int { get async { shared.tunnels.openConnections } }
+
+    /// Listening loopback servers behind simulated pods.
+    public var backendListenerCount: Int { get async { shared.backends.listenerCount } }
+
+    /// Tunnels stop relaying bytes in both directions (new tunnels too) until `releaseTunnels()`.
+    public func stallTunnels() async { shared.tunnels.stall() }
+
+    public func releaseTunnels() async { shared.tunnels.release() }
+
+    /// Closes every open port-forward connection; returns how many.
+    @discardableResult
+    public func cutTunnels() async -> Int { shared.tunnels.cutAll() }
+
+    /// While set, port-forward upgrade attempts get a non-101 answer (a `500` Status).
+    public func refusePortForwardUpgrades(_ refuse: Bool) async { shared.tunnels.refusesUpgrades = refuse }
 }

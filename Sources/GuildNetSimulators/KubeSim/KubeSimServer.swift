@@ -51,6 +51,10 @@ struct KubeSimShared: Sendable {
     let connections: ConnectionRegistry
     let dripDelay: LockedValue<Duration>
     let options: KubeSimOptions
+    /// Port-forward tunnels and their faults.
+    let tunnels: TunnelControl
+    /// The loopback servers behind simulated pods.
+    let backends: PodBackends
 }
 
 /// The HTTP responder: auth, faults, then the Kubernetes API routes.
@@ -160,6 +164,9 @@ struct KubeSimResponder: HTTPResponder {
             throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         }
         if segments.count == 2 { return Self.json(KubeSimDiscovery.coreResourceList) }
+        if let target = PortForwardAdmission.target(path: path) {
+            throw await portForwardRefusal(namespace: target.namespace, pod: target.pod, request: request)
+        }
 
         // /api/v1/<res>[/<name>] or /api/v1/namespaces/<ns>/<res>[/<name>]
         let rest = Array(segments.dropFirst(2))
@@ -222,6 +229,42 @@ struct KubeSimResponder: HTTPResponder {
         default:
             throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
         }
+    }
+
+    /// Why a request to `pods/{name}/portforward` reached the responder instead of being upgraded
+    /// (an admitted upgrade never gets here): the Status the API server would answer.
+    private func portForwardRefusal(namespace: String, pod: String, request: Request) async -> KubeStatusError {
+        let object: JSONValue
+        do {
+            object = try await shared.store.get(.pods, namespace: namespace, name: pod)
+        } catch let error as KubeStatusError {
+            return error
+        } catch {
+            return KubeStatusError(code: 500, reason: "InternalError", message: "\(error)")
+        }
+        guard request.method == .get || request.method == .post else {
+            return KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
+        }
+        if shared.tunnels.refusesUpgrades {
+            return KubeStatusError(
+                code: 500, reason: "InternalError", message: "unable to upgrade connection: port-forward upgrades are refused (injected fault)")
+        }
+        let phase = object["status"]?["phase"]?.stringValue ?? ""
+        if phase != "Running" {
+            return KubeStatusError.badRequest("unable to upgrade connection: pod \(pod) is not running (phase \(phase))")
+        }
+        let upgrade = request.headers[.upgrade]?.lowercased() ?? ""
+        if upgrade == "websocket" {
+            let offered = request.headers[values: .secWebSocketProtocol].joined(separator: ",")
+            if PortForwardAdmission.subprotocol([offered]) == nil {
+                return KubeStatusError.badRequest("unable to upgrade connection: none of the offered subprotocols is supported: \(offered)")
+            }
+            return KubeStatusError.badRequest("query parameter \"ports\" is required: a list of ports 1-65535")
+        }
+        if upgrade.hasPrefix("spdy/") {
+            return KubeStatusError.badRequest("unable to upgrade connection: X-Stream-Protocol-Version must be portforward.k8s.io")
+        }
+        return KubeStatusError.badRequest("Upgrade request required")
     }
 
     private static func body(_ request: Request) async throws -> JSONValue {

@@ -32,6 +32,16 @@ struct WatchFilter: Sendable {
     }
 }
 
+/// Pod phases by namespace and name (a synchronous mirror of the store's pods).
+final class PodPhaseIndex: Sendable {
+    private let phases = LockedValue<[ObjectKey: String]>([:])
+
+    func set(_ key: ObjectKey, phase: String?) { phases.withLock { $0[key] = phase } }
+
+    /// The pod's phase, or nil when there is no such pod.
+    func phase(namespace: String, name: String) -> String? { phases.withLock { $0[ObjectKey(namespace: namespace, name: name)] } }
+}
+
 /// The simulated cluster's state, in the API server's two layers:
 /// - storage (etcd): the objects, the global resourceVersion and the bounded event history (the
 ///   compaction window), so a list can be answered at any RV since the last compaction;
@@ -65,8 +75,13 @@ actor KubeStore {
     /// The RV at which the watch cache last (re)started: watches from an older RV get 410.
     private var watchCacheStartRV: Int64 = 0
     private var watchers: [Int: Watcher] = [:]
+    /// "A pod changed" signals for the simulated ReplicaSet (not a watch: restarts do not cut it).
+    private var podChangeFeeds: [AsyncStream<Void>.Continuation] = []
     private var nextWatcherID = 0
     let defaultPodPhase: String
+    /// Each pod's `status.phase`, readable without awaiting the actor (the port-forward upgrade
+    /// decides on the event loop); updated with every pod write.
+    nonisolated let podPhases = PodPhaseIndex()
 
     init(historyLimit: Int, defaultPodPhase: String) {
         self.historyLimit = max(1, historyLimit)
@@ -75,6 +90,19 @@ actor KubeStore {
     }
 
     var currentResourceVersion: Int64 { resourceVersion }
+
+    /// A coalescing signal yielded after every pod write (for in-process controllers).
+    func podChanges() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        podChangeFeeds.append(continuation)
+        return stream
+    }
+
+    /// Ends every pod-change signal stream (the sim stops).
+    func finishPodChanges() {
+        for feed in podChangeFeeds { feed.finish() }
+        podChangeFeeds.removeAll()
+    }
     var openWatchCount: Int { watchers.count }
 
     // MARK: - Reads
@@ -360,6 +388,10 @@ actor KubeStore {
 
     private func record(rv: Int64, resource: KubeResource, namespace: String, type: String, object: JSONValue, previous: JSONValue?) {
         let name = object["metadata"]?["name"]?.stringValue ?? ""
+        if resource == .pods {
+            for feed in podChangeFeeds { feed.yield() }
+            podPhases.set(ObjectKey(namespace: namespace, name: name), phase: type == "DELETED" ? nil : object["status"]?["phase"]?.stringValue ?? "")
+        }
         history.append(
             HistoryEntry(rv: rv, resource: resource, namespace: namespace, name: name, type: type, object: object, previous: previous))
         if history.count - historyStart > historyLimit {
