@@ -41,7 +41,9 @@ struct ForwardOpsTests {
         }.sorted()
     }
 
-    static func forward(_ client: ControlClient, _ id: String, cluster: String = "pf", _ fields: [String: JSONValue]) async throws -> (
+    static func forward(
+        _ client: ControlClient, _ id: String, cluster: String = "pf", _ fields: [String: JSONValue]
+    ) async throws -> (
         id: String, port: Int
     ) {
         var request = fields
@@ -201,29 +203,30 @@ struct ForwardOpsTests {
 
     @Test("1,000 connections opened and closed, and a client that never sends, leak no FD, tunnel or task")
     func manyConnectionsLeakNothing() async throws {
-        try await Self.withForwardCluster(pods: 1, settings: [:]) { sim, client, _ in
+        try await Self.withForwardCluster(pods: 1) { sim, client, _ in
             let forward = try await Self.forward(client, "f", ["service": "sim", "remote_port": 8080])
             _ = try await LoopbackTCP.exchange(port: forward.port, send: [1], expect: 1)
             let baseline = ProcessResources.openFileCount()
             let silent = try await LoopbackTCP.connect(port: forward.port)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        for round in 0..<125 {
-                            let message = Array("\(worker)-\(round)".utf8)
-                            let back = try await LoopbackTCP.exchange(port: forward.port, send: message, expect: message.count)
-                            #expect(back == message)
+            try await silent.executeThenClose { _, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<8 {
+                        group.addTask {
+                            for round in 0..<125 {
+                                let message = Array("\(worker)-\(round)".utf8)
+                                let back = try await LoopbackTCP.exchange(port: forward.port, send: message, expect: message.count)
+                                #expect(back == message)
+                            }
                         }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+                let status = try #require(try await Self.listed(client, id: forward.id))
+                #expect((status["connections_total"]?.intValue ?? 0) >= 1_002)
+                try await eventually("only the silent connection stays open") {
+                    try await Self.listed(client, id: forward.id)?["connections_open"]?.intValue == 1
+                }
             }
-            let status = try #require(try await Self.listed(client, id: forward.id))
-            #expect((status["connections_total"]?.intValue ?? 0) >= 1_002)
-            try await eventually("only the silent connection stays open") {
-                try await Self.listed(client, id: forward.id)?["connections_open"]?.intValue == 1
-            }
-            try await silent.channel.close()
             try await eventually("no tunnel left at the API server") { await sim.openTunnelCount == 0 }
             try await eventually("the descriptor count is back to the baseline", timeout: .seconds(20)) {
                 ProcessResources.openFileCount() <= baseline
@@ -236,8 +239,9 @@ struct ForwardOpsTests {
 extension ForwardOpsTests {
     @Test("cluster A's stalled tunnels leave B's forward serving; unregistering A closes A's listeners and returns the FDs")
     func isolationAndTeardown() async throws {
-        var options = KubeSimOptions()
-        options.simulatedPods = 1
+        var simOptions = KubeSimOptions()
+        simOptions.simulatedPods = 1
+        let options = simOptions
         try await KubeSim.withRunning(options: options) { simA, endpointA in
             try await KubeSim.withRunning(options: options) { simB, endpointB in
                 try await withHostOnSocket { _, client, directory in

@@ -49,8 +49,9 @@ struct ForwardEndToEndTests {
 
     @Test("two clusters' forwards through hostapp serve: follow a recreated pod, isolate a stall, tear down without leaks")
     func twoClustersWithForwards() async throws {
-        var options = KubeSimOptions()
-        options.simulatedPods = 1
+        var simOptions = KubeSimOptions()
+        simOptions.simulatedPods = 1
+        let options = simOptions
         try await KubeSim.withRunning(options: options) { simA, endpointA in
             try await KubeSim.withRunning(options: options) { simB, endpointB in
                 let dir = TemporaryDirectory("e2e-forward")

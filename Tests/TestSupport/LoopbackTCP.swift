@@ -46,14 +46,14 @@ public enum LoopbackTCP {
     public static func isRefused(port: Int) async -> Bool {
         do {
             let channel = try await connect(port: port)
-            try? await channel.channel.close()
+            try? await channel.executeThenClose { _, _ in }
             return false
         } catch {
             return true
         }
     }
 
-    /// An open connection, for tests that hold connections (close it with `channel.close()`).
+    /// An open connection, for tests that hold connections (use it with `executeThenClose`, once).
     public static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(5))

@@ -32,24 +32,19 @@ extension KubeClient {
             counters.request()
             let outcome: TunnelUpgrade
             do {
-                outcome = try await withDeadline(options.connectTimeout + options.requestTimeout, description) {
-                    try await self.upgrade(namespace: namespace, pod: pod, port: port, credential: credential)
-                }
+                // Not `withDeadline`: a child task could drop an upgraded channel on a timeout race.
+                // The deadline closes the connection instead (see `upgrade`).
+                outcome = try await upgrade(namespace: namespace, pod: pod, port: port, credential: credential)
             } catch {
                 if Task.isCancelled || error is CancellationError { throw CancellationError() }
-                let hostError: HostError
-                if let error = error as? HostError, error.code == .timeout {
-                    hostError = .kubeTransport(description, "no upgrade within \(options.connectTimeout + options.requestTimeout)")
-                } else {
-                    hostError = (error as? HostError) ?? .kubeTransport(description, Self.describe(error))
-                }
+                let hostError = (error as? HostError) ?? .kubeTransport(description, Self.describe(error))
                 counters.failure(hostError)
                 throw hostError
             }
             switch outcome {
             case .upgraded(let channel, let subprotocol):
                 guard let subprotocol, PortForwardProtocol.offeredSubprotocols.contains(subprotocol) else {
-                    try? await channel.channel.close()
+                    try? await channel.executeThenClose { _, _ in }
                     let error = HostError(
                         .k8sPortForwardFailed,
                         "\(description): the server chose subprotocol \(String(reflecting: subprotocol ?? "")), not one of \(PortForwardProtocol.offeredSubprotocols.joined(separator: ", "))",
@@ -105,39 +100,64 @@ extension KubeClient {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.nanoseconds(Int64(target.connectTimeout.seconds * 1e9)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        // The connection, so a cancelled upgrade (the deadline passed, the caller gave up) closes it:
-        // NIO futures do not observe task cancellation.
+        // The connection, so a cancelled upgrade (the caller gave up) closes it: NIO futures do
+        // not observe task cancellation. The deadline of the TLS handshake and upgrade closes it too.
         let opened = LockedValue<(any Channel)?>(nil)
-        let upgradeResult: EventLoopFuture<PipelineOutcome> = try await bootstrap.connect(host: target.host, port: target.port) { channel in
-            opened.withLock { $0 = channel }
-            return channel.eventLoop.makeCompletedFuture {
-                if let sslContext {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
+        let timedOut = LockedValue(false)
+        let deadline = options.requestTimeout
+        let upgradeResult: EventLoopFuture<PipelineOutcome>
+        do {
+            upgradeResult = try await bootstrap.connect(host: target.host, port: target.port) { channel in
+                opened.withLock { $0 = channel }
+                let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(deadline.seconds * 1e9))) {
+                    timedOut.withLock { $0 = true }
+                    channel.close(promise: nil)
                 }
-                let upgrader = NIOTypedWebSocketClientUpgrader<PipelineOutcome>(
-                    maxFrameSize: Self.maxTunnelFrame, enableAutomaticErrorHandling: true
-                ) { channel, response in
-                    channel.eventLoop.makeCompletedFuture {
-                        let websocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
-                        return PipelineOutcome.upgraded(websocket, subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
+                return channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
                     }
-                }
-                let configuration = NIOTypedHTTPClientUpgradeConfiguration<PipelineOutcome>(
-                    upgradeRequestHead: requestHead, upgraders: [upgrader]
-                ) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        PipelineOutcome.notUpgraded(
-                            try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel))
+                    let upgrader = NIOTypedWebSocketClientUpgrader<PipelineOutcome>(
+                        maxFrameSize: Self.maxTunnelFrame, enableAutomaticErrorHandling: true
+                    ) { channel, response in
+                        channel.eventLoop.makeCompletedFuture {
+                            let websocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                            return PipelineOutcome.upgraded(websocket, subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))
+                        }
                     }
+                    let configuration = NIOTypedHTTPClientUpgradeConfiguration<PipelineOutcome>(
+                        upgradeRequestHead: requestHead, upgraders: [upgrader]
+                    ) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            PipelineOutcome.notUpgraded(
+                                try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel))
+                        }
+                    }
+                    var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                    // The server's first frames (the port prefixes) often arrive in the same read as
+                    // its 101 reply: they must reach the WebSocket decoder, not be dropped.
+                    pipeline.leftOverBytesStrategy = .forwardBytes
+                    let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+                    upgraded.whenComplete { _ in timer.cancel() }
+                    return upgraded
                 }
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                    configuration: .init(upgradeConfiguration: configuration))
             }
+        } catch {
+            throw HostError.kubeTransport(
+                "port-forward \(namespace)/\(pod):\(port)", "cannot connect to \(target.host):\(target.port): \(Self.describe(error))")
         }
-        let outcome = try await withTaskCancellationHandler {
-            try await upgradeResult.get()
-        } onCancel: {
-            opened.withLock { $0 }?.close(promise: nil)
+        let outcome: PipelineOutcome
+        do {
+            outcome = try await withTaskCancellationHandler {
+                try await upgradeResult.get()
+            } onCancel: {
+                opened.withLock { $0 }?.close(promise: nil)
+            }
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            let what = "port-forward \(namespace)/\(pod):\(port)"
+            if timedOut.withLock({ $0 }) { throw HostError.kubeTransport(what, "no upgrade within \(deadline)") }
+            throw HostError.kubeTransport(what, Self.describe(error))
         }
         switch outcome {
         case .upgraded(let websocket, let subprotocol):

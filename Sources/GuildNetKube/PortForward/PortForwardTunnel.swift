@@ -106,9 +106,9 @@ public final class PortForwardTunnel: Sendable {
         }
     }
 
-    /// Closes a tunnel that was not used. Idempotent.
+    /// Closes a tunnel that was not used (a tunnel must be used or closed exactly once).
     public func close() async {
-        try? await channel.channel.close()
+        try? await channel.executeThenClose { _, _ in }
         markClosed()
     }
 

@@ -75,7 +75,7 @@ public struct ForwardStatus: Sendable {
         var object: [String: JSONValue] = [
             "forward_id": .string(id),
             "namespace": .string(spec.namespace),
-            spec.target.kind: .string(spec.target.name),
+            "target": .string("\(spec.target.kind)/\(spec.target.name)"),
             "remote_port": .int(Int64(spec.remotePort)),
             "local_address": .string(localAddress),
             "local_port": .int(Int64(localPort)),
@@ -89,6 +89,7 @@ public struct ForwardStatus: Sendable {
             "restarts": .int(Int64(restarts)),
         ]
         object["last_error"] = lastError?.json ?? .null
+        if case .service(let name) = spec.target { object["service"] = .string(name) }
         return .object(object)
     }
 }

@@ -161,8 +161,16 @@ actor PortForwarder {
         }
         defer { traffic.withLock { $0.connectionsOpen -= 1 } }
         let traffic = self.traffic
+        // Each NIOAsyncChannel is used exactly once (`executeThenClose`): by the relay, or here.
+        let tunnel: PortForwardTunnel
         do {
-            let tunnel = try await openTunnel()
+            tunnel = try await openTunnel()
+        } catch {
+            try? await connection.executeThenClose { _, _ in }
+            await connectionFailed(error)
+            return
+        }
+        do {
             try await tunnel.relay(connection) { fromPod, toPod in
                 traffic.withLock {
                     $0.bytesIn += fromPod
@@ -170,11 +178,14 @@ actor PortForwarder {
                 }
             }
         } catch {
-            try? await connection.channel.close()
-            if Task.isCancelled || error is CancellationError { return }
-            traffic.withLock { $0.connectionFailures += 1 }
-            await noteConnectionFailure(HostError.wrapping(error, as: .k8sPortForwardFailed))
+            await connectionFailed(error)
         }
+    }
+
+    private func connectionFailed(_ error: any Error) {
+        if Task.isCancelled || error is CancellationError { return }
+        traffic.withLock { $0.connectionFailures += 1 }
+        lastError = HostError.wrapping(error, as: .k8sPortForwardFailed)
     }
 
     /// A tunnel to the current pod; when that pod is gone, a service forward re-resolves once.
@@ -205,10 +216,6 @@ actor PortForwarder {
             restarts += 1
             lastError = HostError(.podGone, "pod \(spec.namespace)/\(gone) went away; the service now reaches \(next.pod)")
         }
-    }
-
-    private func noteConnectionFailure(_ error: HostError) {
-        lastError = error
     }
 
     private func fail(_ error: HostError) {
