@@ -58,9 +58,10 @@ struct ForwardEndToEndTests {
                 defer { dir.remove() }
                 try simA.writeKubeconfig(to: dir.path + "/a.kubeconfig", endpoint: endpointA)
                 try simB.writeKubeconfig(to: dir.path + "/b.kubeconfig", endpoint: endpointB)
-                let daemon = try HostappProcess(stateDirectory: dir.path + "/state")
+                let daemon = try HostappProcess(stateDirectory: dir.path + "/state", extra: ["--metrics-addr", "127.0.0.1:0"])
                 defer { daemon.terminate() }
-                _ = try await daemon.waitUntilReady()
+                let ready = try await daemon.waitUntilReady()
+                let metricsPort = try #require(Int(ready["metrics_port"]?.stringValue ?? ""))
                 let client = try await daemon.client()
                 let settings: JSONValue = ["forward.health_interval_ms": 200]
 
@@ -96,6 +97,18 @@ struct ForwardEndToEndTests {
                 #expect((aStatus["restarts"]?.intValue ?? 0) >= 1)
                 #expect(aStatus["pod"]?.stringValue == secondPod)
 
+                // The forwards' series, labelled per cluster, pass promtool.
+                try await eventually("the forward series are published") {
+                    let body = try await httpGet(port: metricsPort, path: "/metrics").text
+                    return body.contains("hostapp_cluster_port_forwards_active{cluster_id=\"a\"} 2")
+                        && body.contains("hostapp_cluster_port_forwards_active{cluster_id=\"b\"} 1")
+                        && body.contains("hostapp_cluster_port_forward_restarts_total{cluster_id=\"a\"}")
+                }
+                let exposition = try await httpGet(port: metricsPort, path: "/metrics").text
+                #expect(exposition.contains("hostapp_cluster_port_forward_bytes_total"))
+                #expect(exposition.contains("hostapp_cluster_port_forward_connections_total{cluster_id=\"b\"}"))
+                try await promtoolCheck(exposition)
+
                 // A's API server stalls every tunnel; B's forward goes on.
                 let quiet = try await Self.roundTrips(port: bPort, count: 200)
                 await simA.stallTunnels()
@@ -119,6 +132,9 @@ struct ForwardEndToEndTests {
                 try await eventually("the daemon's FD count is back to its value before A existed", timeout: .seconds(20)) {
                     ProcessResources.openFileCount(pid: daemon.pid) <= baseline
                 }
+                let after = try await httpGet(port: metricsPort, path: "/metrics").text
+                #expect(!after.contains("cluster_id=\"a\""))
+                try await promtoolCheck(after)
                 await client.close()
             }
         }
