@@ -16,39 +16,12 @@ struct GatedStorage: ClusterStorage {
     let prepareGate: Gate
     let purgeGate: Gate
 
-    /// Opens once; every step waiting on it then proceeds.
-    final class Gate: Sendable {
-        private let state = LockedValue<(open: Bool, waiters: [CheckedContinuation<Void, Never>], entered: Int)>((false, [], 0))
-
-        /// How many steps have reached the gate.
-        var entered: Int { state.withLock { $0.entered } }
-
-        func pass() async {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    state.entered += 1
-                    if state.open { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        }
-
-        func open() {
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.open = true
-                defer { state.waiters.removeAll() }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-    }
+    typealias Gate = OneShotGate
 
     var layoutName: String { inner.layoutName }
 
     func prepare(_ cluster: ClusterID, context: String?, kubeconfig: String?) async throws {
-        if slow.contains(cluster.key) { await prepareGate.pass() }
+        if slow.contains(cluster.key) { await prepareGate.wait() }
         try await inner.prepare(cluster, context: context, kubeconfig: kubeconfig)
     }
 
@@ -63,7 +36,7 @@ struct GatedStorage: ClusterStorage {
     func kubeconfig(of cluster: ClusterID) async throws -> String? { try await inner.kubeconfig(of: cluster) }
 
     func purge(_ cluster: ClusterID) async throws {
-        if slow.contains(cluster.key) { await purgeGate.pass() }
+        if slow.contains(cluster.key) { await purgeGate.wait() }
         try await inner.purge(cluster)
     }
 
@@ -113,7 +86,7 @@ struct StorageIsolationTests {
                     let result = try await host.register(RegisterRequest(name: "slow"))
                     #expect(result.state == .ready)
                 }
-                try await eventually("the slow cluster to reach its preparation") { gate.entered == 1 }
+                try await eventually("the slow cluster to reach its preparation") { gate.waiting == 1 }
                 #expect(try await host.cluster(named: "slow").state == .registering)
                 let held = try await Self.workload(host, prefix: "busy", count: 5, requests: 1_000)
                 // Printed for the record; timing is a benchmark's job, not an assertion's.
@@ -144,7 +117,7 @@ struct StorageIsolationTests {
                     let result = try await host.unregister("doomed", purge: true)
                     #expect(result.purged)
                 }
-                try await eventually("the purge to start") { purgeGate.entered == 1 }
+                try await eventually("the purge to start") { purgeGate.waiting == 1 }
                 let other = try await Self.workload(host, prefix: "other", count: 3, requests: 300)
                 #expect(other.count == 300)
                 #expect(FileManager.default.fileExists(atPath: dir.path + "/clusters/doomed"))

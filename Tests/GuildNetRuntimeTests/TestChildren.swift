@@ -64,41 +64,8 @@ struct BarrierChild: ClusterChild {
     }
 }
 
-/// A gate a test opens once; callers of ``wait()`` stay suspended until then, even when their
-/// task is cancelled (as a child's stop() runs in a cancelled task).
-final class Gate: Sendable {
-    private struct State {
-        var opened = false
-        var waiting = 0
-        var continuations: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = LockedValue(State())
-
-    func open() {
-        let continuations = state.withLock { state in
-            state.opened = true
-            defer { state.continuations = [] }
-            return state.continuations
-        }
-        for continuation in continuations { continuation.resume() }
-    }
-
-    /// How many callers reached ``wait()``.
-    var waiting: Int { state.withLock { $0.waiting } }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state in
-                state.waiting += 1
-                if state.opened { return true }
-                state.continuations.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-}
+/// A gate a test opens once (callers stay suspended until then, even when their task is cancelled).
+typealias Gate = OneShotGate
 
 /// A child whose stop() waits until the test opens the gate: a cluster that is slow to tear down.
 struct SlowStopChild: ClusterChild {

@@ -35,9 +35,9 @@ public struct AcceptedLine: Sendable {
 final class RequestSequencer: Sendable {
     private struct Lane {
         /// The latest lifecycle request, until it finishes.
-        var barrier: Gate?
+        var barrier: OneShotGate?
         /// Unfinished non-lifecycle requests that entered after `barrier`.
-        var shared: [Gate] = []
+        var shared: [OneShotGate] = []
 
         var isIdle: Bool { barrier == nil && shared.isEmpty }
     }
@@ -45,8 +45,8 @@ final class RequestSequencer: Sendable {
     /// One request's place in the order.
     struct Ticket: Sendable {
         fileprivate let key: String?
-        fileprivate let predecessors: [Gate]
-        fileprivate let gate: Gate?
+        fileprivate let predecessors: [OneShotGate]
+        fileprivate let gate: OneShotGate?
     }
 
     private let lanes = LockedValue<[String: Lane]>([:])
@@ -57,15 +57,15 @@ final class RequestSequencer: Sendable {
         case .independent:
             return Ticket(key: nil, predecessors: [], gate: nil)
         case .cluster(let key):
-            let gate = Gate()
-            let barrier = lanes.withLock { lanes -> Gate? in
+            let gate = OneShotGate()
+            let barrier = lanes.withLock { lanes -> OneShotGate? in
                 lanes[key, default: Lane()].shared.append(gate)
                 return lanes[key]?.barrier
             }
             return Ticket(key: key, predecessors: barrier.map { [$0] } ?? [], gate: gate)
         case .clusterLifecycle(let key):
-            let gate = Gate()
-            let predecessors = lanes.withLock { lanes -> [Gate] in
+            let gate = OneShotGate()
+            let predecessors = lanes.withLock { lanes -> [OneShotGate] in
                 let lane = lanes[key] ?? Lane()
                 lanes[key] = Lane(barrier: gate)
                 return (lane.barrier.map { [$0] } ?? []) + lane.shared
@@ -93,34 +93,4 @@ final class RequestSequencer: Sendable {
 
     /// Clusters with requests in flight or waiting (for tests).
     var activeLaneCount: Int { lanes.withLock { $0.count } }
-}
-
-/// A one-shot event: ``wait()`` returns once ``open()`` was called.
-final class Gate: Sendable {
-    private struct State {
-        var isOpen = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = LockedValue(State())
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.isOpen { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.isOpen = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
 }

@@ -39,8 +39,8 @@ actor PortForwarder {
     private var hasRun = false
     private let stopRequests: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
-    private var isFinished = false
-    private var finishWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Opens when everything the forward opened is closed.
+    private let finished = OneShotGate()
 
     /// Counters bumped on the data path (a lock, not the actor: one bump per read).
     struct Traffic: Sendable {
@@ -114,13 +114,7 @@ actor PortForwarder {
         }
         try? await listener.channel.close()
         if state != .failed { state = .stopped }
-        markFinished()
-    }
-
-    private func markFinished() {
-        isFinished = true
-        for waiter in finishWaiters { waiter.resume() }
-        finishWaiters.removeAll()
+        finished.open()
     }
 
     /// Stops the forward and waits until its listener, tunnels and connections are closed, whether
@@ -130,10 +124,10 @@ actor PortForwarder {
         guard hasRun else {
             if state != .failed { state = .stopped }
             try? await listener.channel.close()
-            markFinished()
+            finished.open()
             return
         }
-        if !isFinished { await withCheckedContinuation { finishWaiters.append($0) } }
+        await finished.wait()
     }
 
     /// Asks ``run()`` to end. Safe from any context; idempotent.
