@@ -47,6 +47,8 @@ struct ChannelPortForwardSession {
                         finishedPorts += 1
                         if finishedPorts == ports.count {
                             try? await writer.close()
+                            // The reader's pending read does not end on cancellation: closing does.
+                            channel.channel.close(promise: nil)
                             break
                         }
                     }
