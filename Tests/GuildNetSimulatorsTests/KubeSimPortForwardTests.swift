@@ -325,4 +325,33 @@ struct KubeSimPortForwardTests {
             }
         }
     }
+
+    @Test("SPDY POST upgrade: 101 with kubectl's headers; garbled frames close that connection, the sim serves on")
+    func hostileSPDY() async throws {
+        try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
+            let pod = try #require(try await Self.simPods(sim).first)
+            let request =
+                "POST /api/v1/namespaces/default/pods/\(pod)/portforward HTTP/1.1\r\nHost: \(endpoint.host)\r\n"
+                + "Authorization: Bearer \(sim.options.token)\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                + "X-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n"
+            let garbage: [[UInt8]] = [
+                // SPDY version 2.
+                [0x80, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0A, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+                // A SYN_STREAM whose header block is not zlib.
+                [0x80, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0E, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+                // A frame announcing 16 MiB.
+                [0x00, 0x00, 0x00, 0x01, 0x00, 0xFF, 0xFF, 0xFF],
+            ]
+            for bytes in garbage {
+                let (head, closed) = try await RawTLSClient.exchange(sim: sim, endpoint: endpoint, request: request, afterResponse: bytes)
+                #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
+                #expect(head.lowercased().contains("x-stream-protocol-version: portforward.k8s.io"), "\(head)")
+                #expect(head.lowercased().contains("upgrade: spdy/3.1"), "\(head)")
+                #expect(closed)
+            }
+            try await eventually("no tunnel connection left") { await sim.openPortForwardConnectionCount == 0 }
+            // Still serving.
+            #expect(try await Self.simPods(sim).count == 1)
+        }
+    }
 }

@@ -166,3 +166,42 @@ enum TCPExchange {
         }
     }
 }
+
+/// A raw TLS byte connection to KubeSim (for the SPDY `POST` upgrade with hand-made frames).
+enum RawTLSClient {
+    /// Sends `request`, then `afterResponse` once the response head arrived; returns the response
+    /// head and whether the server closed the connection afterwards.
+    static func exchange(sim: KubeSim, endpoint: KubeSimEndpoint, request: String, afterResponse: [UInt8]) async throws -> (head: String, closed: Bool) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(sim.pki.caCertificatePEM.utf8), format: .pem)])
+        tls.certificateVerification = .noHostnameVerification
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: endpoint.host, port: endpoint.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            var received: [UInt8] = []
+            var iterator = inbound.makeAsyncIterator()
+            var head = ""
+            var closed = false
+            do {
+                while let buffer = try await iterator.next() {
+                    received += buffer.readableBytesView
+                    if head.isEmpty, let range = String(decoding: received, as: UTF8.self).range(of: "\r\n\r\n") {
+                        head = String(String(decoding: received, as: UTF8.self)[..<range.lowerBound])
+                        try await outbound.write(ByteBuffer(bytes: afterResponse))
+                    }
+                }
+                closed = true
+            } catch {
+                closed = true
+            }
+            return (head, closed)
+        }
+    }
+}
