@@ -135,6 +135,10 @@ public actor KubeSim: SimulatedServer {
             configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pki.caCertificatePEM.utf8), format: .pem)])
             configuration.certificateVerification = .optionalVerification
             configuration.applicationProtocols = ["http/1.1"]
+            // Go's API server sends close_notify and closes without waiting for the peer's. NIOSSL
+            // waits (5 s by default), and a connection the sim closes while nobody reads it (an
+            // ended or cut tunnel) would hold `stop()` that long.
+            configuration.shutdownTimeout = .milliseconds(200)
             tls = configuration
         } catch {
             fail(HostError(.internalError, "KubeSim TLS setup failed: \(error)"))
