@@ -55,6 +55,11 @@ struct Kubectl: Sendable {
         try StreamingProcess(URL(fileURLWithPath: "/usr/bin/env"), fullArguments(arguments))
     }
 
+    /// Starts kubectl with extra environment entries (`NAME=value`).
+    func start(environment: [String], arguments: [String]) throws -> StreamingProcess {
+        try StreamingProcess(URL(fileURLWithPath: "/usr/bin/env"), environment + fullArguments(arguments))
+    }
+
     func cleanUp() { home.remove() }
 }
 

@@ -135,6 +135,10 @@ public actor KubeSim: SimulatedServer {
             configuration.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pki.caCertificatePEM.utf8), format: .pem)])
             configuration.certificateVerification = .optionalVerification
             configuration.applicationProtocols = ["http/1.1"]
+            // Go's API server sends close_notify and closes without waiting for the peer's. NIOSSL
+            // waits (5 s by default), and a connection the sim closes while nobody reads it (an
+            // ended or cut tunnel) would hold `stop()` that long.
+            configuration.shutdownTimeout = .milliseconds(200)
             tls = configuration
         } catch {
             fail(HostError(.internalError, "KubeSim TLS setup failed: \(error)"))
@@ -346,13 +350,14 @@ public actor KubeSim: SimulatedServer {
     public func compactHistory() async { await shared.store.compactNow() }
 
     /// Simulates an API server restart (kube-apiserver over etcd, watch cache on): every connection
-    /// is dropped (watches cut) and new ones are served at once; storage keeps its state and history,
+    /// is dropped (watches and port-forward tunnels cut) and new ones are served at once; storage keeps its state and history,
     /// but the watch cache is rebuilt at the current resourceVersion. Afterwards a list at an older
     /// RV is still answered (from storage at that RV when paged, else from the cache at its newer
     /// RV), while a watch from before the restart gets `410 Expired: too old resource version: X (Y)`.
     public func restart() async {
         _ = await shared.store.restartWatchCache()
         shared.connections.closeAll()
+        _ = shared.tunnels.cutAll()
     }
 
     public func simulateRestart() async { await restart() }

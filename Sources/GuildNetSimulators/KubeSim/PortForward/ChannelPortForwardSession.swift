@@ -11,6 +11,15 @@ struct ChannelPortForwardSession {
     let control: TunnelControl
     let ports: [Int]
 
+    /// How long the server waits for the client's close frame after its own.
+    static let closeTimeout: Duration = .seconds(5)
+
+    private enum Event: Sendable {
+        case portEnded
+        case clientEnded
+        case closeTimedOut
+    }
+
     func run(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>) async throws {
         try await channel.executeThenClose { inbound, outbound in
             let writer = WebSocketFrameWriter(outbound: outbound)
@@ -22,12 +31,12 @@ struct ChannelPortForwardSession {
                 }
                 let pipes = ports.map { _ in TunnelPipe() }
                 defer { for pipe in pipes { pipe.end(.cancelled) } }
-                try await withThrowingTaskGroup(of: Bool.self) { group in
+                try await withThrowingTaskGroup(of: Event.self) { group in
                     for (index, port) in ports.enumerated() {
                         let pipe = pipes[index]
                         group.addTask {
                             await relay(index: index, port: port, pipe: pipe, writer: writer)
-                            return false
+                            return .portEnded
                         }
                     }
                     group.addTask {
@@ -39,17 +48,28 @@ struct ChannelPortForwardSession {
                             guard channelByte % 2 == 0, index < pipes.count else { continue }
                             if message.readableBytes > 0 { await pipes[index].push(message) }
                         }
-                        return true
+                        return .clientEnded
                     }
-                    var finishedPorts = 0
-                    while let clientEnded = try await group.next() {
-                        if clientEnded { break }
-                        finishedPorts += 1
-                        if finishedPorts == ports.count {
-                            try? await writer.close()
-                            break
+                    var endedPorts = 0
+                    events: while let event = try await group.next() {
+                        switch event {
+                        case .clientEnded, .closeTimedOut:
+                            break events
+                        case .portEnded:
+                            endedPorts += 1
+                            if endedPorts == ports.count {
+                                // The closing handshake: the client answers the close frame (the
+                                // reader then ends), or the connection is closed after a while.
+                                try? await writer.close()
+                                group.addTask {
+                                    try await Task.sleep(for: Self.closeTimeout)
+                                    return .closeTimedOut
+                                }
+                            }
                         }
                     }
+                    // A pending read does not end on cancellation: closing the channel ends it.
+                    channel.channel.close(promise: nil)
                     group.cancelAll()
                 }
             }

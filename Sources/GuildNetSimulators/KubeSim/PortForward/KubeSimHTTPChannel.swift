@@ -14,6 +14,9 @@ import NIOWebSocket
 struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     enum Negotiated: Sendable {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade was asked for and not granted: NIO's upgrade handler consumed the request, so
+        /// it is answered from its recorded head (then the connection closes).
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequestHead)
         case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, PortForwardRequest, PortForwardRequest.Subprotocol)
         case spdy(NIOAsyncChannel<ByteBuffer, ByteBuffer>, PortForwardRequest)
     }
@@ -32,6 +35,7 @@ struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture { () throws -> Value in
             let admission = self.admission
+            let firstHead = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
             let webSocket = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: 1 << 20,
                 shouldUpgrade: { channel, head in
@@ -56,12 +60,19 @@ struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-                        return .http(try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)))
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        if let head = firstHead.value, !head.headers[canonicalForm: "upgrade"].isEmpty {
+                            return .notUpgraded(http, head)
+                        }
+                        return .http(http)
                     }
                 }
             )
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
                 configuration: .init(upgradeConfiguration: configuration))
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
+            try channel.pipeline.syncOperations.addHandler(FirstRequestHeadRecorder(firstHead), position: .before(upgradeHandler))
             return Value(channel: channel, negotiated: negotiated)
         }
     }
@@ -80,6 +91,9 @@ struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         case .http(let http):
             await handleHTTP(asyncChannel: http, logger: logger)
             return
+        case .notUpgraded(let http, let head):
+            await answer(head, on: http, logger: logger)
+            return
         case .webSocket, .spdy:
             break
         }
@@ -96,9 +110,21 @@ struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         try? await channel.close()
     }
 
+    /// Answers a request whose upgrade was not granted (the responder gives the Status), then closes.
+    private func answer(_ head: HTTPRequestHead, on http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, logger: Logger) async {
+        do {
+            try await http.executeThenClose { _, outbound in
+                let request = Request(head: try HTTPRequest(head, secure: true, splitCookie: false), body: RequestBody(buffer: ByteBuffer()))
+                try await responder(request, ResponseWriter(outbound: outbound), http.channel)
+            }
+        } catch {
+            logger.debug("KubeSim could not answer a refused upgrade: \(error)")
+        }
+    }
+
     private func tunnel(_ negotiated: Negotiated) async throws {
         switch negotiated {
-        case .http:
+        case .http, .notUpgraded:
             return
         case .webSocket(let webSocket, let request, .channelV4):
             let dialer = PodDialer(namespace: request.namespace, pod: request.pod, backends: backends)
@@ -120,6 +146,27 @@ struct KubeSimHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 try await session.run(source: &source)
             }
         }
+    }
+}
+
+/// Records the connection's first request head (the only one NIO's upgrade handler looks at), then
+/// leaves the pipeline.
+final class FirstRequestHeadRecorder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let box: NIOLoopBoundBox<HTTPRequestHead?>
+
+    init(_ box: NIOLoopBoundBox<HTTPRequestHead?>) { self.box = box }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = Self.unwrapInboundIn(data) {
+            box.value = head
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
     }
 }
 

@@ -19,6 +19,7 @@ struct SPDYPortForwardSession {
     let write: Writer
 
     private final class Pair {
+        var requestID: String?
         var errorStream: UInt32?
         var dataStream: UInt32?
         var port = 0
@@ -50,6 +51,7 @@ struct SPDYPortForwardSession {
         try await withThrowingDiscardingTaskGroup { group in
             defer {
                 for pair in pairs.values { pair.pipe.end(.cancelled) }
+                for case .data(let pipe) in roles.values { pipe.end(.cancelled) }
             }
             reading: while let bytes = try await source.next() {
                 decoder.append(bytes)
@@ -63,10 +65,13 @@ struct SPDYPortForwardSession {
                             try await write(.rstStream(streamID: id, status: SPDYFrame.Status.cancel))
                             continue
                         }
-                        roles[id] = role
+                        // Only data streams carry bytes for the pod (the error stream's are ignored).
+                        if case .data = role, flags & SPDYFrame.flagFin == 0 { roles[id] = role }
                         try await write(.synReply(streamID: id, flags: 0, headerBlock: try deflater.compress(SPDYHeaderBlock.encode([]))))
                         if flags & SPDYFrame.flagFin != 0, case .data(let pipe) = role { pipe.end(.finished) }
-                        if let errorStream = pair.errorStream, let dataStream = pair.dataStream {
+                        if let errorStream = pair.errorStream, let dataStream = pair.dataStream, let requestID = pair.requestID {
+                            // Complete: forget the pair (10,000 connections leave nothing behind).
+                            pairs[requestID] = nil
                             let port = pair.port
                             let pipe = pair.pipe
                             group.addTask {
@@ -76,7 +81,10 @@ struct SPDYPortForwardSession {
                     case .data(let id, let flags, let payload):
                         if case .data(let pipe) = roles[id] {
                             if payload.readableBytes > 0 { await pipe.push(payload) }
-                            if flags & SPDYFrame.flagFin != 0 { pipe.end(.finished) }
+                            if flags & SPDYFrame.flagFin != 0 {
+                                pipe.end(.finished)
+                                roles[id] = nil
+                            }
                         }
                     case .rstStream(let id, _):
                         if case .data(let pipe) = roles.removeValue(forKey: id) { pipe.end(.cancelled) }
@@ -114,6 +122,7 @@ struct SPDYPortForwardSession {
         }
         if pair.port != 0 && pair.port != port { return nil }
         pair.port = port
+        pair.requestID = requestID
         pairs[requestID] = pair
         return (pair, headers["streamtype"] == "data" ? .data(pair.pipe) : .error)
     }
