@@ -36,6 +36,14 @@ enum ForwardBench {
             guard let hostapp = flags["--hostapp"] else { throw BenchError("--hostapp PATH is required") }
             self.hostapp = hostapp
             kubectl = flags["--kubectl"] ?? kubectl
+            if !kubectl.contains("/") {
+                let name = kubectl
+                let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+                guard let found = directories.map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                    throw BenchError("\(name) is not on PATH; pass --kubectl PATH")
+                }
+                kubectl = found
+            }
             bytes = try Bench.int(flags["--bytes"], "--bytes", default: bytes)
             parallel = try Bench.int(flags["--parallel"], "--parallel", default: parallel)
             connects = try Bench.int(flags["--connects"], "--connects", default: connects)
