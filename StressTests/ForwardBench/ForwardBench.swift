@@ -83,7 +83,9 @@ enum ForwardBench {
             let kubectl = try BenchProcess(options.kubectl, ["port-forward", "--kubeconfig", kubeconfig, "svc/sim", "0:8080"])
             defer { kubectl.terminate() }
             let line = try await kubectl.waitForLine(prefix: "Forwarding from 127.0.0.1:", timeout: .seconds(60))
-            guard let kubectlPort = Int(line.dropFirst("Forwarding from 127.0.0.1:".count).prefix { $0.isNumber }) else {
+            // waitForLine returns what follows the prefix: "<port> -> 8080".
+            let rest = line.hasPrefix("Forwarding from 127.0.0.1:") ? Substring(line.dropFirst("Forwarding from 127.0.0.1:".count)) : Substring(line)
+            guard let kubectlPort = Int(rest.prefix { $0.isNumber }) else {
                 throw BenchError("cannot read kubectl's port from \(line)")
             }
 
