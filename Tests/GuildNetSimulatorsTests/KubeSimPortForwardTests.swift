@@ -248,6 +248,31 @@ struct KubeSimPortForwardTests {
         }
     }
 
+    @Test("restart() cuts port-forward tunnels like every other connection")
+    func restartCutsTunnels() async throws {
+        try await KubeSim.withRunning(options: Self.options(pods: 1)) { sim, endpoint in
+            let pod = try #require(try await Self.simPods(sim).first)
+            let (channel, _) = try Self.upgraded(
+                try await PortForwardWebSocketClient.open(sim: sim, endpoint: endpoint, path: Self.path(pod, ports: "8080")))
+            try await channel.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                var messages = ChannelMessages()
+                try await outbound.write(PortForwardWebSocketClient.frame(channel: 0, Array("x".utf8)))
+                while messages.byChannel[0] == nil, let frame = try await iterator.next() { messages.add(frame) }
+                #expect(await sim.openPortForwardConnectionCount == 1)
+                await sim.restart()
+                do {
+                    while try await iterator.next() != nil {}
+                } catch {}
+            }
+            try await eventually("the tunnel is gone") {
+                let tunnels = await sim.openTunnelCount
+                let connections = await sim.openPortForwardConnectionCount
+                return tunnels == 0 && connections == 0
+            }
+        }
+    }
+
     @Test("deleting a pod cuts its tunnels; the ReplicaSet replaces it under a new name in Endpoints")
     func deletedPodReplaced() async throws {
         try await KubeSim.withRunning(options: Self.options(pods: 2)) { sim, endpoint in
