@@ -300,3 +300,54 @@ extension Dictionary where Key == String, Value == JSONValue {
         merging(other) { _, new in new }
     }
 }
+
+extension ForwardOpsTests {
+    @Test("a kubeconfig proxy-url (SOCKS5, microsocks) carries the tunnels, as it carries the cluster's requests")
+    func forwardThroughSOCKS5() async throws {
+        let microsocks = try #require(
+            ["/usr/bin/microsocks", "/usr/local/bin/microsocks"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "microsocks is missing: run scripts/install-test-tools.sh")
+        let socksPort = try await Self.freePort()
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: microsocks)
+        proxy.arguments = ["-i", "127.0.0.1", "-p", String(socksPort)]
+        proxy.standardOutput = FileHandle.nullDevice
+        proxy.standardError = FileHandle.nullDevice
+        try proxy.run()
+        // SIGKILL ends microsocks (it does not always stop on SIGTERM); never `waitUntilExit()` here (it spins a run loop on a thread of
+        // the cooperative pool and can hang the test).
+        defer { kill(proxy.processIdentifier, SIGKILL) }
+        try await eventually("microsocks listens") { await !LoopbackTCP.isRefused(port: socksPort) }
+
+        var options = KubeSimOptions()
+        options.simulatedPods = 1
+        try await KubeSim.withRunning(options: options) { sim, endpoint in
+            try await withHostOnSocket { _, client, directory in
+                let text = sim.kubeconfig(endpoint: endpoint).replacingOccurrences(
+                    of: "    certificate-authority-data:", with: "    proxy-url: socks5://127.0.0.1:\(socksPort)\n    certificate-authority-data:")
+                let kubeconfig = directory + "/proxied.kubeconfig"
+                try text.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+                _ = try await call(client, "r", ["op": "cluster.register", "cluster": "pf", "kubeconfig": .string(kubeconfig)])
+                let forward = try await Self.forward(client, "f", ["service": "sim", "remote_port": 8080])
+                let held = try await LoopbackTCP.connect(port: forward.port)
+                try await held.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(bytes: Array("via socks".utf8)))
+                    var iterator = inbound.makeAsyncIterator()
+                    var echoed: [UInt8] = []
+                    while echoed.count < 9, let buffer = try await iterator.next() { echoed += buffer.readableBytesView }
+                    #expect(echoed == Array("via socks".utf8))
+                    // The tunnel of this connection is a connection of ours to the proxy, not to the sim.
+                    #expect(ProcessResources.tcpConnections(toPort: socksPort) >= 1)
+                }
+            }
+        }
+    }
+
+    /// A port nothing listens on right now.
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(channel.localAddress?.port)
+        try await channel.close()
+        return port
+    }
+}

@@ -1,7 +1,9 @@
 import GuildNetCore
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import NIOSOCKS
 import NIOSSL
 import NIOWebSocket
 
@@ -18,9 +20,6 @@ extension KubeClient {
             throw HostError(.invalidField, "port \(port) is out of range 1...65535")
         }
         let description = "port-forward \(namespace)/\(pod):\(port)"
-        if let unsupported = tunnelTarget.unsupportedProxy {
-            throw HostError(.k8sPortForwardFailed, "\(description): \(unsupported)", transient: false)
-        }
         var refreshedCredential = false
         while true {
             try Task.checkCancellation()
@@ -105,15 +104,16 @@ extension KubeClient {
         let opened = LockedValue<(any Channel)?>(nil)
         let timedOut = LockedValue(false)
         let deadline = options.requestTimeout
+        let (connectHost, connectPort) = target.proxy.map(\.address) ?? (target.host, target.port)
         let upgradeResult: EventLoopFuture<PipelineOutcome>
         do {
-            upgradeResult = try await bootstrap.connect(host: target.host, port: target.port) { channel in
+            upgradeResult = try await bootstrap.connect(host: connectHost, port: connectPort) { channel in
                 opened.withLock { $0 = channel }
                 let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(deadline.seconds * 1e9))) {
                     timedOut.withLock { $0 = true }
                     channel.close(promise: nil)
                 }
-                return channel.eventLoop.makeCompletedFuture {
+                return Self.throughProxy(target, channel: channel, deadline: deadline).flatMapThrowing {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
                     }
@@ -143,8 +143,9 @@ extension KubeClient {
                 }
             }
         } catch {
+            let via = target.proxy == nil ? "" : " through the proxy \(connectHost):\(connectPort)"
             throw HostError.kubeTransport(
-                "port-forward \(namespace)/\(pod):\(port)", "cannot connect to \(target.host):\(target.port): \(Self.describe(error))")
+                "port-forward \(namespace)/\(pod):\(port)", "cannot connect to \(target.host):\(target.port)\(via): \(Self.describe(error))")
         }
         let outcome: PipelineOutcome
         do {
@@ -176,6 +177,46 @@ extension KubeClient {
                 }
                 return TunnelUpgrade.refused(status: status, body: body)
             }
+        }
+    }
+
+    /// Adds the proxy stage to a new connection: a SOCKS5 handshake (its handler holds the TLS
+    /// handshake's writes until the proxy connected), or an HTTP `CONNECT` whose handlers are
+    /// removed once the proxy answered 2xx. Succeeds when TLS and HTTP may be added behind it.
+    private static func throughProxy(_ target: KubeTunnelTarget, channel: any Channel, deadline: Duration) -> EventLoopFuture<Void> {
+        switch target.proxy {
+        case nil:
+            return channel.eventLoop.makeSucceededVoidFuture()
+        case .socks5:
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(SOCKSClientHandler(targetAddress: .domain(target.host, port: target.port)))
+            }
+        case .httpConnect(_, _, let authorization):
+            let connected = channel.eventLoop.makePromise(of: Void.self)
+            var headers = HTTPHeaders()
+            if let authorization { headers.add(name: "Proxy-Authorization", value: authorization) }
+            let encoder = HTTPRequestEncoder()
+            let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+            let connect = NIOHTTP1ProxyConnectHandler(
+                targetHost: target.host, targetPort: target.port, headers: headers,
+                deadline: .now() + .nanoseconds(Int64(deadline.seconds * 1e9)), promise: connected)
+            do {
+                try channel.pipeline.syncOperations.addHandlers([encoder, decoder, connect])
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            // The handlers were made on this event loop and the promise completes on it.
+            return connected.futureResult.assumeIsolated().flatMap {
+                let sync = channel.pipeline.syncOperations
+                let removed = [
+                    channel.eventLoop.makePromise(of: Void.self), channel.eventLoop.makePromise(of: Void.self),
+                    channel.eventLoop.makePromise(of: Void.self),
+                ]
+                sync.removeHandler(connect, promise: removed[0])
+                sync.removeHandler(decoder, promise: removed[1])
+                sync.removeHandler(encoder, promise: removed[2])
+                return EventLoopFuture.andAllSucceed(removed.map(\.futureResult), on: channel.eventLoop)
+            }.nonisolated()
         }
     }
 

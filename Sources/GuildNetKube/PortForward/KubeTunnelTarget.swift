@@ -16,9 +16,24 @@ struct KubeTunnelTarget: Sendable {
     /// The server URL's path, without a trailing slash (`""` for most servers).
     var pathPrefix: String
     var connectTimeout: Duration
-    /// Set when the kubeconfig names a `proxy-url`: tunnels do not go through proxies yet, so
-    /// opening one fails with this message instead of silently bypassing the proxy.
-    var unsupportedProxy: String?
+    /// The kubeconfig's `proxy-url`, which tunnels go through as the cluster's requests do.
+    var proxy: Proxy?
+
+    /// A proxy between the host and the API server.
+    enum Proxy: Sendable, Equatable {
+        /// SOCKS5 without authentication (`socks5://`, `socks5h://`); the API server's host name
+        /// is sent unresolved, so only the proxy needs to resolve it.
+        case socks5(host: String, port: Int)
+        /// HTTP `CONNECT` (`http://`, `https://` proxy URLs), with basic credentials when the URL has them.
+        case httpConnect(host: String, port: Int, authorization: String?)
+
+        /// Where the TCP connection goes.
+        var address: (String, Int) {
+            switch self {
+            case .socks5(let host, let port), .httpConnect(let host, let port, _): (host, port)
+            }
+        }
+    }
 
     init(url: URL, host: String, tls: TLSConfiguration?, serverName: String?, proxyURL: String?, connectTimeout: Duration) throws {
         self.host = host
@@ -40,10 +55,28 @@ struct KubeTunnelTarget: Sendable {
         while prefix.hasSuffix("/") { prefix.removeLast() }
         self.pathPrefix = prefix
         self.connectTimeout = connectTimeout
-        if let proxyURL, !proxyURL.isEmpty {
-            unsupportedProxy = "port-forward tunnels do not support the kubeconfig's proxy-url yet"
-        } else {
-            unsupportedProxy = nil
+        proxy = try Self.proxy(proxyURL)
+    }
+
+    /// `proxy-url` as a tunnel proxy (the same schemes the cluster's HTTP client accepts).
+    static func proxy(_ text: String?) throws -> Proxy? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            throw HostError(.kubeconfigInvalid, "kubeconfig field proxy-url must be an http://, https:// or socks5:// URL")
+        }
+        switch scheme {
+        case "socks5", "socks5h":
+            return .socks5(host: host, port: url.port ?? 1080)
+        case "http", "https":
+            var authorization: String?
+            if let user = url.user {
+                let password = (url.password ?? "").removingPercentEncoding ?? ""
+                let credentials = "\(user.removingPercentEncoding ?? user):\(password)"
+                authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
+            }
+            return .httpConnect(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), authorization: authorization)
+        default:
+            throw HostError(.kubeconfigInvalid, "kubeconfig field proxy-url must be an http://, https:// or socks5:// URL")
         }
     }
 
