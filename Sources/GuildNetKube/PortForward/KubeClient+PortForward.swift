@@ -26,7 +26,9 @@ extension KubeClient {
             if isShutDown.withLock({ $0 }) {
                 throw HostError(.k8sUnavailable, "\(description): the Kubernetes client was shut down")
             }
-            if try await limiter.acquire() { counters.throttled() }
+            // Not throttled by the client's QPS limiter: a tunnel carries one user connection (kubectl's
+            // port-forward streams are not throttled either), and at `kube.qps` 50 every new local
+            // connection would wait 20 ms. Tunnel upgrades still count as requests.
             let credential = try await authenticator.current()
             counters.request()
             let outcome: TunnelUpgrade
