@@ -351,3 +351,41 @@ extension ForwardOpsTests {
         return port
     }
 }
+
+extension ForwardOpsTests {
+    @Test("a refused upgrade fails that connection with the server's reason; a pod deleted mid-transfer ends its connection, the next reaches the new pod")
+    func refusedUpgradeAndPodDeletedMidTransfer() async throws {
+        try await Self.withForwardCluster(pods: 1) { sim, client, _ in
+            let forward = try await Self.forward(client, "f", ["service": "sim", "remote_port": 8080])
+            #expect(try await LoopbackTCP.exchange(port: forward.port, send: [1], expect: 1) == [1])
+
+            await sim.refusePortForwardUpgrades(true)
+            // The local connection is closed at once: the client reads EOF, not a hang.
+            #expect(try await LoopbackTCP.exchange(port: forward.port, send: [2]).isEmpty)
+            try await eventually("the failure and its reason are visible") {
+                let status = try await Self.listed(client, id: forward.id)
+                return status?["last_error"]?["message"]?.stringValue?.contains("upgrade") == true
+            }
+            await sim.refusePortForwardUpgrades(false)
+            #expect(try await LoopbackTCP.exchange(port: forward.port, send: [3], expect: 1) == [3])
+
+            // A transfer in progress when its pod is deleted ends (EOF); the next connection reaches the replacement.
+            let first = try #require(try await Self.simPods(sim).first)
+            try await withDeadline(.seconds(30), "a transfer whose pod is deleted ends") {
+                let held = try await LoopbackTCP.connect(port: forward.port)
+                try await held.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(bytes: [4]))
+                    var iterator = inbound.makeAsyncIterator()
+                    #expect(try await iterator.next().map { Array($0.readableBytesView) } == [4])
+                    _ = try await sim.delete(.pods, namespace: "default", name: first)
+                    while try await iterator.next() != nil {}
+                }
+            }
+            try await eventually("a new connection reaches the new pod", timeout: .seconds(20)) {
+                (try? await LoopbackTCP.exchange(port: forward.port, send: [5], expect: 1, timeout: .seconds(5))) == [5]
+            }
+            let status = try #require(try await Self.listed(client, id: forward.id))
+            #expect(status["pod"]?.stringValue != first)
+        }
+    }
+}
