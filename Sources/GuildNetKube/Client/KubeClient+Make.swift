@@ -96,23 +96,13 @@ extension KubeClient {
             logger: logger)
     }
 
-    /// `proxy-url` as an AsyncHTTPClient proxy.
+    /// `proxy-url` as an AsyncHTTPClient proxy (parsed by ``KubeTunnelTarget/proxy(_:)``).
     static func proxy(_ text: String?) throws -> HTTPClient.Configuration.Proxy? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
-            throw HostError(.kubeconfigInvalid, "kubeconfig field proxy-url must be an http://, https:// or socks5:// URL")
-        }
-        switch scheme {
-        case "socks5", "socks5h":
-            return .socksServer(host: host, port: url.port ?? 1080)
-        case "http", "https":
-            var authorization: HTTPClient.Authorization?
-            if let user = url.user {
-                authorization = .basic(username: user.removingPercentEncoding ?? user, password: (url.password ?? "").removingPercentEncoding ?? "")
-            }
-            return .server(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), authorization: authorization)
-        default:
-            throw HostError(.kubeconfigInvalid, "kubeconfig field proxy-url must be an http://, https:// or socks5:// URL")
+        switch try KubeTunnelTarget.proxy(text) {
+        case nil: nil
+        case .socks5(let host, let port)?: .socksServer(host: host, port: port)
+        case .httpConnect(let host, let port, let credentials)?:
+            .server(host: host, port: port, authorization: credentials.map { .basic(username: $0.username, password: $0.password) })
         }
     }
 

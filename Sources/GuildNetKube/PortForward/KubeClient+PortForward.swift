@@ -193,10 +193,10 @@ extension KubeClient {
             return channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(SOCKSClientHandler(targetAddress: .domain(target.host, port: target.port)))
             }
-        case .httpConnect(_, _, let authorization):
+        case .httpConnect(_, _, let credentials):
             let connected = channel.eventLoop.makePromise(of: Void.self)
             var headers = HTTPHeaders()
-            if let authorization { headers.add(name: "Proxy-Authorization", value: authorization) }
+            if let credentials { headers.add(name: "Proxy-Authorization", value: credentials.header) }
             let encoder = HTTPRequestEncoder()
             let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
             let connect = NIOHTTP1ProxyConnectHandler(

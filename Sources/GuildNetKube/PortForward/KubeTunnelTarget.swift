@@ -25,7 +25,16 @@ struct KubeTunnelTarget: Sendable {
         /// is sent unresolved, so only the proxy needs to resolve it.
         case socks5(host: String, port: Int)
         /// HTTP `CONNECT` (`http://`, `https://` proxy URLs), with basic credentials when the URL has them.
-        case httpConnect(host: String, port: Int, authorization: String?)
+        case httpConnect(host: String, port: Int, credentials: Credentials?)
+
+        /// Basic credentials of an HTTP proxy (secret: never logged).
+        struct Credentials: Sendable, Equatable {
+            var username: String
+            var password: String
+
+            /// The `Proxy-Authorization` header value.
+            var header: String { "Basic " + Data("\(username):\(password)".utf8).base64EncodedString() }
+        }
 
         /// Where the TCP connection goes.
         var address: (String, Int) {
@@ -58,7 +67,8 @@ struct KubeTunnelTarget: Sendable {
         proxy = try Self.proxy(proxyURL)
     }
 
-    /// `proxy-url` as a tunnel proxy (the same schemes the cluster's HTTP client accepts).
+    /// The kubeconfig's `proxy-url`: `socks5://` / `socks5h://` or `http(s)://` (with optional
+    /// basic credentials). The one parser of it: the cluster's HTTP client maps the same value.
     static func proxy(_ text: String?) throws -> Proxy? {
         guard let text, !text.isEmpty else { return nil }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
@@ -68,13 +78,10 @@ struct KubeTunnelTarget: Sendable {
         case "socks5", "socks5h":
             return .socks5(host: host, port: url.port ?? 1080)
         case "http", "https":
-            var authorization: String?
-            if let user = url.user {
-                let password = (url.password ?? "").removingPercentEncoding ?? ""
-                let credentials = "\(user.removingPercentEncoding ?? user):\(password)"
-                authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
+            let credentials = url.user.map { user in
+                Proxy.Credentials(username: user.removingPercentEncoding ?? user, password: (url.password ?? "").removingPercentEncoding ?? "")
             }
-            return .httpConnect(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), authorization: authorization)
+            return .httpConnect(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), credentials: credentials)
         default:
             throw HostError(.kubeconfigInvalid, "kubeconfig field proxy-url must be an http://, https:// or socks5:// URL")
         }

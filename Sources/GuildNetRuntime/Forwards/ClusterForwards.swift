@@ -144,12 +144,8 @@ public actor ClusterForwards: ClusterChild {
     private func remove(_ id: String) async {
         guard let forwarder = forwards.removeValue(forKey: id) else { return }
         await forwarder.shutdown()
-        let counts = forwarder.trafficCounts
         let status = await forwarder.status()
-        retired.connectionsTotal += counts.connectionsTotal
-        retired.connectionFailures += counts.connectionFailures
-        retired.bytesIn += counts.bytesIn
-        retired.bytesOut += counts.bytesOut
+        retired.accumulate(forwarder.trafficCounts)
         retiredRestarts += status.restarts
         if status.state == .failed { failedForwards += 1 }
     }
@@ -212,12 +208,8 @@ public actor ClusterForwards: ClusterChild {
         var failures = failedForwards
         var active = 0
         for forwarder in forwards.values {
-            let counts = forwarder.trafficCounts
             let status = await forwarder.status()
-            totals.connectionsTotal += counts.connectionsTotal
-            totals.connectionFailures += counts.connectionFailures
-            totals.bytesIn += counts.bytesIn
-            totals.bytesOut += counts.bytesOut
+            totals.accumulate(forwarder.trafficCounts)
             restarts += status.restarts
             if status.state == .active { active += 1 }
             if status.state == .failed { failures += 1 }

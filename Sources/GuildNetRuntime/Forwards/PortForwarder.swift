@@ -49,6 +49,14 @@ actor PortForwarder {
         var connectionFailures = 0
         var bytesIn = 0
         var bytesOut = 0
+
+        /// Adds the cumulative counters of `other` (not its open connections).
+        mutating func accumulate(_ other: Traffic) {
+            connectionsTotal += other.connectionsTotal
+            connectionFailures += other.connectionFailures
+            bytesIn += other.bytesIn
+            bytesOut += other.bytesOut
+        }
     }
 
     /// Resolves the target (so a bad request fails before anything listens), then binds the listener.
