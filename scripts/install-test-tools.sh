@@ -4,6 +4,7 @@
 #   promtool   -> <repo>/.tools/bin/promtool (extracted from Debian's prometheus .deb, not installed)
 #   microsocks -> apt-get install (SOCKS5 proxy for routing tests)
 #   sqlite3    -> apt-get install (lock checks in store tests)
+#   zlib1g-dev -> apt-get install when /usr/include/zlib.h is missing (KubeSim's SPDY, Sources/CZlib)
 #   rethinkdb  -> python3 -m pip install rethinkdb==2.4.10.post1 into the python3 first on PATH
 #                 (activate a virtualenv first to keep it out of the system Python)
 #   kubectl    -> checked, not installed: $KUBECTL or the first kubectl on PATH
@@ -60,6 +61,12 @@ install_promtool() {
     mv -f "$tools_bin/promtool.tmp" "$tools_bin/promtool"
     "$tools_bin/promtool" --version >/dev/null
 }
+
+# KubeSim's SPDY header compression links the system zlib (Sources/CZlib): its headers must be there.
+if [ ! -f /usr/include/zlib.h ]; then
+    ensure_apt_knows zlib1g-dev
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq zlib1g-dev >/dev/null
+fi
 
 install_promtool
 install_if_missing microsocks microsocks
