@@ -15,12 +15,12 @@ struct ForwardOpsTests {
     /// a host on a socket with the cluster `name` registered against it.
     static func withForwardCluster<T: Sendable>(
         _ name: String = "pf", pods: Int = 2, settings: [String: JSONValue] = ["forward.health_interval_ms": 200],
-        _ body: @Sendable (KubeSim, ControlClient, String) async throws -> T
+        logs: LogCapture = LogCapture(), _ body: @Sendable (KubeSim, ControlClient, String) async throws -> T
     ) async throws -> T {
         var options = KubeSimOptions()
         options.simulatedPods = pods
         return try await KubeSim.withRunning(options: options) { sim, endpoint in
-            try await withHostOnSocket { _, client, directory in
+            try await withHostOnSocket(logs: logs) { _, client, directory in
                 let kubeconfig = directory + "/\(name).kubeconfig"
                 try sim.writeKubeconfig(to: kubeconfig, endpoint: endpoint)
                 let registered = try await call(
@@ -138,7 +138,8 @@ struct ForwardOpsTests {
 
     @Test("a pod forward reports pod_gone when its pod is deleted, and stops listening")
     func podForwardReportsPodGone() async throws {
-        try await Self.withForwardCluster(pods: 1) { sim, client, _ in
+        let logs = LogCapture()
+        try await Self.withForwardCluster(pods: 1, logs: logs) { sim, client, _ in
             let pod = try #require(try await Self.simPods(sim).first)
             let forward = try await Self.forward(client, "f", ["pod": .string(pod), "remote_port": 8080])
             #expect(try await LoopbackTCP.exchange(port: forward.port, send: Array("ping".utf8), expect: 4) == Array("ping".utf8))
@@ -148,6 +149,7 @@ struct ForwardOpsTests {
                 return status?["state"] == "failed" && status?["last_error"]?["code"] == "pod_gone"
             }
             #expect(await LoopbackTCP.isRefused(port: forward.port))
+            #expect(logs.all.contains { $0.contains("event=forward_failed") && $0.contains("ERROR") && $0.contains("code=pod_gone") })
             // Asking again replaces the failed forward (never a duplicate); the pod is gone, so it fails clearly.
             let again = try await callFailing(
                 client, "again", ["op": "forward.start", "cluster": "pf", "pod": .string(pod), "remote_port": 8080])

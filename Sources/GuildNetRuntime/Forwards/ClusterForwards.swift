@@ -105,7 +105,7 @@ public actor ClusterForwards: ClusterChild {
         let client = try await kube.requireClient()
         let options = await forwardOptions()
         let forwarder = try await PortForwarder.open(
-            spec: spec, client: client, resolver: ForwardResolver(client: client, kube: kube), options: options)
+            spec: spec, client: client, resolver: ForwardResolver(client: client, kube: kube), options: options, logger: logger)
         guard case .running = state, spawner.spawn({ await forwarder.run() }) else {
             await forwarder.shutdown()
             throw HostError(.clusterStopping, "the cluster is stopping")

@@ -1,5 +1,6 @@
 import GuildNetCore
 import GuildNetKube
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -31,6 +32,7 @@ actor PortForwarder {
     private let client: KubeClient
     private let resolver: ForwardResolver
     private let options: ForwardOptions
+    private let logger: Logger
     private let traffic = LockedValue(Traffic())
     private var state = ForwardState.starting
     private var resolved: ForwardResolver.Resolved
@@ -62,20 +64,25 @@ actor PortForwarder {
     /// Resolves the target (so a bad request fails before anything listens), then binds the listener.
     ///
     /// - Throws: what ``ForwardResolver/resolve(_:avoiding:)`` throws, `forward_port_in_use`, `io_error`.
-    static func open(spec: ForwardSpec, client: KubeClient, resolver: ForwardResolver, options: ForwardOptions) async throws -> PortForwarder {
+    static func open(
+        spec: ForwardSpec, client: KubeClient, resolver: ForwardResolver, options: ForwardOptions, logger: Logger
+    ) async throws -> PortForwarder {
         let resolved = try await resolver.resolve(spec)
         let listener = try await bind(port: spec.localPort)
         guard let port = listener.channel.localAddress?.port else {
             try? await listener.channel.close()
             throw HostError(.io, "the forward's listener has no local port")
         }
-        return PortForwarder(spec: spec, listener: listener, localPort: port, resolved: resolved, client: client, resolver: resolver, options: options)
+        return PortForwarder(
+            spec: spec, listener: listener, localPort: port, resolved: resolved, client: client, resolver: resolver, options: options,
+            logger: logger)
     }
 
     private init(
         spec: ForwardSpec, listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, localPort: Int,
-        resolved: ForwardResolver.Resolved, client: KubeClient, resolver: ForwardResolver, options: ForwardOptions
+        resolved: ForwardResolver.Resolved, client: KubeClient, resolver: ForwardResolver, options: ForwardOptions, logger: Logger
     ) {
+        self.logger = logger
         self.spec = spec
         self.id = spec.id
         self.listener = listener
@@ -221,9 +228,12 @@ actor PortForwarder {
     }
 
     private func fail(_ error: HostError) {
-        guard state != .stopped else { return }
+        guard state != .stopped, state != .failed else { return }
         state = .failed
         lastError = error
+        logger.error(
+            "port-forward \(id) failed and stopped listening: \(error.message); check the target with k8s.get, then forward.start again",
+            metadata: ["event": "forward_failed", "forward": .string(id), "code": .string(error.code.rawValue)])
         stopContinuation.finish()
     }
 
