@@ -6,6 +6,13 @@ import PackageDescription
 /// `--sanitize=fuzzer --sanitize=address` in its own scratch path (.build-fuzz) and runs each target.
 let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+/// One fuzz target (Sources/<name>/) linking the named products of the main package, and NIOCore when `nio`.
+func fuzzTarget(_ name: String, _ products: [String], nio: Bool = false) -> Target {
+    var dependencies: [Target.Dependency] = products.map { .product(name: $0, package: "GuildNetHost") }
+    if nio { dependencies.append(.product(name: "NIOCore", package: "swift-nio")) }
+    return .executableTarget(name: name, dependencies: dependencies, swiftSettings: settings)
+}
+
 let package = Package(
     name: "GuildNetFuzz",
     platforms: [.macOS(.v15)],
@@ -14,54 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
-        .executableTarget(
-            name: "FuzzControlLine",
-            dependencies: [
-                .product(name: "GuildNetControl", package: "GuildNetHost"),
-                .product(name: "GuildNetCore", package: "GuildNetHost"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: settings
-        ),
-        .executableTarget(
-            name: "FuzzJSON",
-            dependencies: [.product(name: "GuildNetCore", package: "GuildNetHost")],
-            swiftSettings: settings
-        ),
-        .executableTarget(
-            name: "FuzzKubeconfig",
-            dependencies: [
-                .product(name: "GuildNetKube", package: "GuildNetHost"),
-                .product(name: "GuildNetCore", package: "GuildNetHost"),
-            ],
-            swiftSettings: settings
-        ),
-        .executableTarget(
-            name: "FuzzKubeWatch",
-            dependencies: [
-                .product(name: "GuildNetKube", package: "GuildNetHost"),
-                .product(name: "GuildNetCore", package: "GuildNetHost"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: settings
-        ),
-        .executableTarget(
-            name: "FuzzRethinkWire",
-            dependencies: [
-                .product(name: "GuildNetRethink", package: "GuildNetHost"),
-                .product(name: "GuildNetCore", package: "GuildNetHost"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: settings
-        ),
-        .executableTarget(
-            name: "FuzzLegacyRecord",
-            dependencies: [
-                .product(name: "GuildNetLegacy", package: "GuildNetHost"),
-                .product(name: "GuildNetMigration", package: "GuildNetHost"),
-                .product(name: "GuildNetCore", package: "GuildNetHost"),
-            ],
-            swiftSettings: settings
-        ),
+        fuzzTarget("FuzzControlLine", ["GuildNetControl", "GuildNetCore"], nio: true),
+        fuzzTarget("FuzzJSON", ["GuildNetCore"]),
+        fuzzTarget("FuzzKubeconfig", ["GuildNetKube", "GuildNetCore"]),
+        fuzzTarget("FuzzKubeWatch", ["GuildNetKube", "GuildNetCore"], nio: true),
+        fuzzTarget("FuzzRethinkWire", ["GuildNetRethink", "GuildNetCore"], nio: true),
+        fuzzTarget("FuzzLegacyRecord", ["GuildNetLegacy", "GuildNetMigration", "GuildNetCore"]),
     ]
 )

@@ -178,8 +178,8 @@ struct ForwardOpsTests {
             #expect(try await code("c8", ["cluster": "pf", "pod": .string(pod)]) == "missing_field")
             #expect(try await code("c9", ["cluster": "pf", "service": "sim", "remote_port": 9999]) == "invalid_field")
 
-            var pending = KubeSimFixtures.pod("pending")
-            pending = pending.merging(["status": ["phase": "Pending"]])
+            var pending = KubeOpsTests.pod("pending").objectValue ?? [:]
+            pending["status"] = ["phase": "Pending"]
             _ = try await sim.create(.pods, namespace: "default", .object(pending))
             #expect(try await code("c10", ["cluster": "pf", "pod": "pending", "remote_port": 80]) == "pod_not_running")
 
@@ -283,23 +283,6 @@ extension ForwardOpsTests {
                 }
             }
         }
-    }
-}
-
-/// Objects for KubeSim.
-enum KubeSimFixtures {
-    static func pod(_ name: String) -> [String: JSONValue] {
-        [
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": ["name": .string(name), "namespace": "default"],
-            "spec": ["containers": [["name": "app", "image": "nginx"]]],
-        ]
-    }
-}
-
-extension Dictionary where Key == String, Value == JSONValue {
-    fileprivate func merging(_ other: [String: JSONValue]) -> [String: JSONValue] {
-        merging(other) { _, new in new }
     }
 }
 

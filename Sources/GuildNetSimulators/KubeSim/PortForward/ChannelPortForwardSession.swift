@@ -90,13 +90,7 @@ struct ChannelPortForwardSession {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     do {
-                        for try await bytes in inbound {
-                            var bytes = bytes
-                            while bytes.readableBytes > 0, let slice = bytes.readSlice(length: min(bytes.readableBytes, 32 * 1024)) {
-                                await control.pass()
-                                try await writer.binary(channel: 2 * index, slice)
-                            }
-                        }
+                        try await control.relayPodOutput(inbound) { try await writer.binary(channel: 2 * index, $0) }
                     } catch {}
                     return true
                 }

@@ -1,5 +1,4 @@
 import GuildNetCore
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -16,17 +15,17 @@ final class PodBackends: Sendable {
         var accepted: [ObjectIdentifier: any Channel] = [:]
     }
 
-    private let pods = NIOLockedValueBox<[ObjectKey: Pod]>([:])
+    private let pods = LockedValue<[ObjectKey: Pod]>([:])
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     /// Binds both backends of `namespace/name` on 127.0.0.1 (ephemeral ports).
     func start(namespace: String, name: String) async throws {
         let key = ObjectKey(namespace: namespace, name: name)
-        pods.withLockedValue { $0[key] = Pod() }
+        pods.withLock { $0[key] = Pod() }
         do {
             for port in [Self.httpPort, Self.echoPort] {
                 let channel = try await bind(key: key, containerPort: port)
-                let kept = pods.withLockedValue { pods -> Bool in
+                let kept = pods.withLock { pods -> Bool in
                     guard pods[key] != nil else { return false }
                     pods[key]?.listeners[port] = channel
                     return true
@@ -47,14 +46,14 @@ final class PodBackends: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [pods] channel in
                 let id = ObjectIdentifier(channel)
-                let admitted = pods.withLockedValue { pods -> Bool in
+                let admitted = pods.withLock { pods -> Bool in
                     guard pods[key] != nil else { return false }
                     pods[key]?.accepted[id] = channel
                     return true
                 }
                 guard admitted else { return channel.close() }
                 channel.closeFuture.whenComplete { _ in
-                    _ = pods.withLockedValue { $0[key]?.accepted.removeValue(forKey: id) }
+                    _ = pods.withLock { $0[key]?.accepted.removeValue(forKey: id) }
                 }
                 if containerPort == Self.httpPort {
                     return channel.eventLoop.makeCompletedFuture {
@@ -71,25 +70,25 @@ final class PodBackends: Sendable {
 
     /// The loopback port serving `containerPort` of the pod, if it has one.
     func port(namespace: String, name: String, containerPort: Int) -> Int? {
-        pods.withLockedValue { $0[ObjectKey(namespace: namespace, name: name)]?.listeners[containerPort]?.localAddress?.port }
+        pods.withLock { $0[ObjectKey(namespace: namespace, name: name)]?.listeners[containerPort]?.localAddress?.port }
     }
 
     /// Closes the pod's listeners and every connection they accepted.
     func stop(namespace: String, name: String) async {
-        guard let pod = pods.withLockedValue({ $0.removeValue(forKey: ObjectKey(namespace: namespace, name: name)) }) else { return }
+        guard let pod = pods.withLock({ $0.removeValue(forKey: ObjectKey(namespace: namespace, name: name)) }) else { return }
         await Self.close(pod)
     }
 
     /// Closes every backend (the sim stops).
     func stopAll() async {
-        let all = pods.withLockedValue { pods -> [Pod] in
+        let all = pods.withLock { pods -> [Pod] in
             defer { pods.removeAll() }
             return Array(pods.values)
         }
         for pod in all { await Self.close(pod) }
     }
 
-    var listenerCount: Int { pods.withLockedValue { $0.values.reduce(0) { $0 + $1.listeners.count } } }
+    var listenerCount: Int { pods.withLock { $0.values.reduce(0) { $0 + $1.listeners.count } } }
 
     private static func close(_ pod: Pod) async {
         for channel in pod.listeners.values { try? await channel.close() }

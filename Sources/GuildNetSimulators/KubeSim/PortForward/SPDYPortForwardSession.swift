@@ -146,13 +146,7 @@ struct SPDYPortForwardSession {
                     group.addTask {
                         // An abrupt close of the pod side (pod deleted) ends the stream like an EOF.
                         do {
-                            for try await bytes in inbound {
-                                var bytes = bytes
-                                while bytes.readableBytes > 0, let slice = bytes.readSlice(length: min(bytes.readableBytes, 32 * 1024)) {
-                                    await control.pass()
-                                    try await write(.data(streamID: dataStream, flags: 0, payload: slice))
-                                }
-                            }
+                            try await control.relayPodOutput(inbound) { try await write(.data(streamID: dataStream, flags: 0, payload: $0)) }
                         } catch {
                             if Task.isCancelled { return .reset }
                         }

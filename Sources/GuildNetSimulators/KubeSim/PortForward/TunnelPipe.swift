@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import GuildNetCore
 import NIOCore
 
 /// A bounded byte queue from a connection's frame reader to one tunnel's backend writer: `push`
@@ -22,11 +22,11 @@ final class TunnelPipe: Sendable {
         var producers: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = LockedValue(State())
 
     /// Queues `bytes`; waits while the queue is over the high-water mark.
     func push(_ bytes: ByteBuffer) async {
-        let consumer = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let consumer = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard state.end == nil else { return nil }
             state.queue.append(bytes)
             state.queued += bytes.readableBytes
@@ -34,9 +34,9 @@ final class TunnelPipe: Sendable {
             return state.consumer
         }
         consumer?.resume()
-        while state.withLockedValue({ $0.end == nil && $0.queued > Self.highWater }) {
+        while state.withLock({ $0.end == nil && $0.queued > Self.highWater }) {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLockedValue { state -> Bool in
+                let resumeNow = state.withLock { state -> Bool in
                     guard state.end == nil, state.queued > Self.highWater else { return true }
                     state.producers.append(continuation)
                     return false
@@ -48,7 +48,7 @@ final class TunnelPipe: Sendable {
 
     /// Ends the pipe (`.finished` keeps what is queued; `.cancelled` drops it). The first end wins.
     func end(_ end: End) {
-        let (consumer, producers) = state.withLockedValue { state -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+        let (consumer, producers) = state.withLock { state -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
             if state.end == nil || end == .cancelled { state.end = end }
             if end == .cancelled {
                 state.queue.removeAll()
@@ -68,7 +68,7 @@ final class TunnelPipe: Sendable {
     /// `.cancelled`, throws `CancellationError`. Cancelling the calling task cancels the pipe.
     func pop() async throws -> ByteBuffer? {
         while true {
-            let (next, end, producers) = state.withLockedValue { state -> (ByteBuffer?, End?, [CheckedContinuation<Void, Never>]) in
+            let (next, end, producers) = state.withLock { state -> (ByteBuffer?, End?, [CheckedContinuation<Void, Never>]) in
                 if state.end == .cancelled { return (nil, .cancelled, []) }
                 guard !state.queue.isEmpty else { return (nil, state.end, []) }
                 let next = state.queue.removeFirst()
@@ -86,7 +86,7 @@ final class TunnelPipe: Sendable {
             }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLockedValue { state -> Bool in
+                    let resumeNow = state.withLock { state -> Bool in
                         guard state.queue.isEmpty, state.end == nil, !Task.isCancelled else { return true }
                         state.consumer = continuation
                         return false
