@@ -101,6 +101,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOSOCKS", package: "swift-nio-extras"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -192,7 +193,7 @@ let package = Package(
         .target(
             name: "GuildNetSimulators",
             dependencies: [
-                "GuildNetCore", "GuildNetRethink", "CZlib",
+                "GuildNetCore", "GuildNetRethink", "GuildNetKube", "CZlib",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -279,7 +280,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GuildNetKubeTests",
-            dependencies: ["GuildNetKube", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GuildNetKube", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

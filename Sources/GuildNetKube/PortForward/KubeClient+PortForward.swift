@@ -101,6 +101,7 @@ extension KubeClient {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.nanoseconds(Int64(target.connectTimeout.seconds * 1e9)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: PortForwardTunnel.receiveAllocator)
         // The connection, so a cancelled upgrade (the caller gave up) closes it: NIO futures do
         // not observe task cancellation. The deadline of the TLS handshake and upgrade closes it too.
         let opened = LockedValue<(any Channel)?>(nil)
@@ -119,9 +120,7 @@ extension KubeClient {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
                     }
-                    let upgrader = NIOTypedWebSocketClientUpgrader<PipelineOutcome>(
-                        maxFrameSize: Self.maxTunnelFrame, enableAutomaticErrorHandling: true
-                    ) { channel, response in
+                    let upgrader = TunnelWebSocketUpgrader<PipelineOutcome>(maxFrameSize: Self.maxTunnelFrame) { channel, response in
                         channel.eventLoop.makeCompletedFuture {
                             let websocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
                             return PipelineOutcome.upgraded(websocket, subprotocol: response.headers.first(name: "Sec-WebSocket-Protocol"))

@@ -23,6 +23,13 @@ public final class PortForwardTunnel: Sendable {
         counters.tunnelOpened()
     }
 
+    /// The receive buffers of a tunnel and of the local connection it carries: reads grow up to
+    /// 256 KiB under load (NIO's default stops at 64 KiB), so a bulk transfer crosses fewer reads,
+    /// frames and task switches per byte.
+    public static var receiveAllocator: AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 << 10, maximum: 256 << 10)
+    }
+
     /// Counts bytes as they pass: `fromPod` bytes were written to the local connection,
     /// `toPod` bytes were sent into the tunnel.
     public typealias Meter = @Sendable (_ fromPod: Int, _ toPod: Int) -> Void

@@ -1,3 +1,4 @@
+import GuildNetKube
 import NIOCore
 import NIOWebSocket
 
@@ -159,7 +160,7 @@ struct WebSocketMessages: PortForwardByteSource {
         while let frame = try await inbound.next() {
             switch frame.opcode {
             case .ping:
-                try await writer.pong(frame.unmaskedData)
+                try await writer.pong(frame.unmaskedPayload)
             case .pong:
                 continue
             case .connectionClose:
@@ -171,7 +172,7 @@ struct WebSocketMessages: PortForwardByteSource {
                 if frame.opcode == .continuation && partial == nil && !streaming {
                     throw SPDYProtocolError("continuation frame without a message")
                 }
-                let data = frame.unmaskedData
+                let data = frame.unmaskedPayload
                 if streaming { return data }
                 var message = partial ?? ByteBuffer()
                 var data2 = data
