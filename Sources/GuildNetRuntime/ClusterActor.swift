@@ -138,6 +138,9 @@ public actor ClusterActor {
             childStatus[child.childID] = ChildStatus(id: child.childID, state: .starting)
             metrics.registerChild(child.childID)
         }
+        // A settings change (reload or write) is applied to the children that depend on the keys.
+        let rethink = self.rethink
+        await settings.onChange { keys in await rethink.settingsChanged(keys) }
         await withDiscardingTaskGroup { group in
             for child in children {
                 group.addTask { await self.supervise(child) }
