@@ -72,11 +72,16 @@ extension HostActor {
             let failure = HostError.wrapping(error, as: .internalError)
             _ = try? await unregister(name, purge: true)
             if AtomicFile.exists(paths.directory) { try? await configuration.storage.purge(id) }
-            audit(["event": "cluster_bootstrap", "cluster": .string(name), "bundle": .string(request.path), "result": "rolled_back", "code": .string(failure.code.rawValue)])
+            audit([
+                "event": "cluster_bootstrap", "cluster": .string(name), "bundle": .string(request.path), "result": "rolled_back",
+                "code": .string(failure.code.rawValue),
+            ])
             logger.warning(
                 "bootstrap failed and was rolled back: \(failure.message)",
                 metadata: ["event": "cluster_bootstrap_rolled_back", "cluster_id": .string(id.key), "code": .string(failure.code.rawValue)])
-            throw HostError(failure.code, "bootstrap of \(String(reflecting: name)) failed and was rolled back (nothing left on disk): \(failure.message)", transient: failure.transient)
+            throw HostError(
+                failure.code, "bootstrap of \(String(reflecting: name)) failed and was rolled back (nothing left on disk): \(failure.message)",
+                transient: failure.transient)
         }
     }
 

@@ -1,7 +1,8 @@
+import GuildNetCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import GuildNetCore
 
 /// Watches files for changes with inotify, the way editors and kubectl replace them.
 ///

@@ -157,7 +157,10 @@ struct GuildNetReadersTests {
             ("{\"cluster\": {}}", "field version"),
             ("{\"version\": 3}", "field version"),
             ("{\n  \"version\": 2,\n  \"cluster\": [1]\n}", "line 3, field cluster"),
-            ("{\n  \"version\": 2,\n  \"cluster\": {\n    \"name\": \"c\",\n    \"use_port_forward\": \"maybe\"\n  }\n}", "line 5, field cluster.use_port_forward"),
+            (
+                "{\n  \"version\": 2,\n  \"cluster\": {\n    \"name\": \"c\",\n    \"use_port_forward\": \"maybe\"\n  }\n}",
+                "line 5, field cluster.use_port_forward"
+            ),
             ("{\n  \"version\": 2,\n  \"cluster\": {\"kubeconfig\": 7}\n}", "line 3, field cluster.kubeconfig"),
             ("{\n  \"version\": 2,\n  \"tailscale\": {\"preauth_key\": [\"tskey-leak\"]}\n}", "line 3, field tailscale.preauth_key"),
             ("{\"version\": 2,,}", "line 1"),

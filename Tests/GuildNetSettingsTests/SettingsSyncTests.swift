@@ -87,7 +87,8 @@ struct SettingsSyncTests {
             #expect(reloaded == (await fresh.effectiveAll()), "order \(order)")
             for key in keys {
                 let expected: String? =
-                    hostKeys.contains(key) ? value(key, "host") : envKeys.contains(key) ? value(key, "dotenv") : jsonKeys.contains(key) ? value(key, "json") : nil
+                    hostKeys.contains(key)
+                    ? value(key, "host") : envKeys.contains(key) ? value(key, "dotenv") : jsonKeys.contains(key) ? value(key, "json") : nil
                 if let expected { #expect(await settings.value(key) == .string(expected), "\(key) order \(order)") }
             }
         }

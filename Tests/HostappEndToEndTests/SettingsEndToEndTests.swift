@@ -102,12 +102,22 @@ struct SettingsEndToEndTests {
             let address = JSONValue.string("\(endpoint.host):\(endpoint.port)")
             let a = try await Self.call(
                 client, "ra",
-                ["op": "cluster.register", "cluster": "reload-a", "settings": ["rethinkdb.address": address, "rethinkdb.user": "app", "rethinkdb.password": "first-password"]])
+                [
+                    "op": "cluster.register", "cluster": "reload-a",
+                    "settings": ["rethinkdb.address": address, "rethinkdb.user": "app", "rethinkdb.password": "first-password"],
+                ])
             _ = try await Self.call(
                 client, "rb",
-                ["op": "cluster.register", "cluster": "reload-b", "settings": ["rethinkdb.address": address, "rethinkdb.user": "other", "rethinkdb.password": "other-password"]])
-            let feedA = try #require(try await Self.call(client, "fa", ["op": "rethink.changes", "cluster": "reload-a", "query": ["table": "jobs", "changes": true]])["sub"]?.stringValue)
-            let feedB = try #require(try await Self.call(client, "fb", ["op": "rethink.changes", "cluster": "reload-b", "query": ["table": "jobs", "changes": true]])["sub"]?.stringValue)
+                [
+                    "op": "cluster.register", "cluster": "reload-b",
+                    "settings": ["rethinkdb.address": address, "rethinkdb.user": "other", "rethinkdb.password": "other-password"],
+                ])
+            let feedA = try #require(
+                try await Self.call(client, "fa", ["op": "rethink.changes", "cluster": "reload-a", "query": ["table": "jobs", "changes": true]])["sub"]?
+                    .stringValue)
+            let feedB = try #require(
+                try await Self.call(client, "fb", ["op": "rethink.changes", "cluster": "reload-b", "query": ["table": "jobs", "changes": true]])["sub"]?
+                    .stringValue)
             try await eventually("both feeds open") { await rethink.activeChangefeeds == 2 }
 
             try await rethink.setUser("app", password: "second-password")
@@ -151,7 +161,9 @@ struct SettingsEndToEndTests {
         }
     }
 
-    @Test("bootstrap from a bundle: dry run redacts and writes nothing; a ready cluster against KubeSim and RethinkSim; export round trip; an unreachable bundle leaves nothing")
+    @Test(
+        "bootstrap from a bundle: dry run redacts and writes nothing; a ready cluster against KubeSim and RethinkSim; export round trip; an unreachable bundle leaves nothing"
+    )
     func bootstrap() async throws {
         try await RethinkSim.withRunning { rethink, rethinkEndpoint in
             try await KubeSim.withRunning { kube, kubeEndpoint in
@@ -211,7 +223,8 @@ struct SettingsEndToEndTests {
 
                 // A bundle whose kubeconfig points nowhere: rolled back, nothing on disk.
                 let closedPort = 1  // nothing listens on port 1: connection refused
-                cluster["kubeconfig"] = .string(kube.kubeconfig(endpoint: kubeEndpoint).replacingOccurrences(of: ":\(kubeEndpoint.port)", with: ":\(closedPort)"))
+                cluster["kubeconfig"] = .string(
+                    kube.kubeconfig(endpoint: kubeEndpoint).replacingOccurrences(of: ":\(kubeEndpoint.port)", with: ":\(closedPort)"))
                 cluster["name"] = "unreachable"
                 bundle["cluster"] = .object(cluster)
                 let badPath = dir.path + "/unreachable.config"
