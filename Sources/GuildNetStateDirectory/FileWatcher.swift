@@ -1,3 +1,4 @@
+import Dispatch
 import GuildNetCore
 
 #if canImport(Glibc)
@@ -11,13 +12,12 @@ import Glibc
 /// created, or swapped behind a symlink (a name starting `..` moved into the directory: the
 /// ConfigMap `..data` pattern). Events are coalesced over ``settle`` so one save is one change.
 ///
-/// ``run(onChange:)`` never blocks a thread: the descriptor is non-blocking and read every
-/// ``pollInterval``; it runs until its task is cancelled (it must be a child task of its owner).
+/// ``run(onChange:)`` costs nothing while nothing changes: the non-blocking descriptor is watched
+/// by a dispatch read source that only wakes the calling task when events arrive. It runs until
+/// its task is cancelled (it must be a child task of its owner); cancellation closes the descriptor.
 public struct FileWatcher: Sendable {
     /// The watched files (absolute or relative paths).
     public let paths: [String]
-    /// How often pending events are read.
-    public var pollInterval: Duration = .milliseconds(200)
     /// Quiet time after an event before the change is reported (more events restart it).
     public var settle: Duration = .milliseconds(50)
 
@@ -26,11 +26,10 @@ public struct FileWatcher: Sendable {
     }
 
     /// Reports changed files (sorted, deduplicated) until the task is cancelled.
-    /// - Throws: ``HostError`` `io_error` when inotify cannot be set up.
+    /// - Throws: ``HostError`` `io_error` when inotify cannot be set up; `CancellationError` at the end.
     public func run(onChange: @Sendable ([String]) async -> Void) async throws {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw HostError(.io, "cannot start watching settings files: inotify_init1 failed (errno \(errno))") }
-        defer { close(fd) }
         var directories: [Int32: String] = [:]
         var byDirectory: [String: [String: String]] = [:]  // directory → file name → path
         for path in paths {
@@ -41,35 +40,53 @@ public struct FileWatcher: Sendable {
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)
         for directory in byDirectory.keys.sorted() {
             let wd = inotify_add_watch(fd, directory, mask)
-            guard wd >= 0 else { throw HostError(.io, "cannot watch \(directory) (errno \(errno))") }
+            guard wd >= 0 else {
+                let code = errno
+                close(fd)
+                throw HostError(.io, "cannot watch \(directory) (errno \(code))")
+            }
             directories[wd] = directory
         }
-        var pending = Set<String>()
-        var quietSince: ContinuousClock.Instant?
+        let (wakeups, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let source = ReadSource(fd: fd) { continuation.yield() }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while !Task.isCancelled {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 {
+        /// Reads every pending event; the watched paths they touch.
+        func drain() -> Set<String> {
+            var touched = Set<String>()
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                guard count > 0 else { return touched }
                 for (wd, name) in Self.events(in: buffer, count: count) {
                     guard let directory = directories[wd], let files = byDirectory[directory] else { continue }
                     if let path = files[name] {
-                        pending.insert(path)
+                        touched.insert(path)
                     } else if name.hasPrefix("..") {
-                        pending.formUnion(files.values)
+                        touched.formUnion(files.values)
                     }
                 }
-                if !pending.isEmpty { quietSince = .now }
-                continue
             }
-            if let since = quietSince, since.duration(to: .now) >= settle {
-                let changed = pending.sorted()
-                pending.removeAll()
-                quietSince = nil
-                await onChange(changed)
-                continue
-            }
-            try await Task.sleep(for: pollInterval)
         }
+        await withTaskCancellationHandler {
+            for await _ in wakeups where !Task.isCancelled {
+                var changed = drain()
+                guard !changed.isEmpty else { continue }
+                // Settle: wait until a quiet period passes with no new event.
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: settle) } catch { break }
+                    let more = drain()
+                    if more.isEmpty { break }
+                    changed.formUnion(more)
+                }
+                if Task.isCancelled { break }
+                await onChange(changed.sorted())
+            }
+        } onCancel: {
+            continuation.finish()
+        }
+        // The descriptor is closed only once dispatch has let go of it (never while it could be reused).
+        await source.cancelAndWait()
+        close(fd)
+        try Task.checkCancellation()
     }
 
     /// `(wd, name)` of each `inotify_event` in the first `count` bytes of `buffer`.
@@ -87,5 +104,49 @@ public struct FileWatcher: Sendable {
             offset = start + length
         }
         return out
+    }
+}
+
+/// A dispatch read source on a descriptor: `onReadable` runs when data is pending;
+/// ``cancelAndWait()`` stops it and returns once dispatch no longer uses the descriptor.
+private final class ReadSource: Sendable {
+    // Safe: DispatchSource's resume/cancel are thread-safe; it is resumed once in init and
+    // cancelled once in cancelAndWait() (libdispatch runs the handlers on the source's queue).
+    nonisolated(unsafe) private let source: any DispatchSourceRead
+    private let cancelled = LockedValue<CancelState>(.running)
+
+    private enum CancelState {
+        case running
+        case waiting(CheckedContinuation<Void, Never>)
+        case done
+    }
+
+    init(fd: Int32, onReadable: @escaping @Sendable () -> Void) {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: DispatchQueue(label: "guildnet.file-watcher"))
+        self.source = source
+        source.setEventHandler(handler: onReadable)
+        let cancelled = self.cancelled
+        source.setCancelHandler {
+            let waiter: CheckedContinuation<Void, Never>? = cancelled.withLock { state in
+                defer { state = .done }
+                if case .waiting(let continuation) = state { return continuation }
+                return nil
+            }
+            waiter?.resume()
+        }
+        source.resume()
+    }
+
+    /// Cancels the source and waits for its cancel handler (after which the descriptor may be closed).
+    func cancelAndWait() async {
+        source.cancel()
+        await withCheckedContinuation { continuation in
+            let done: Bool = cancelled.withLock { state in
+                if case .done = state { return true }
+                state = .waiting(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 }

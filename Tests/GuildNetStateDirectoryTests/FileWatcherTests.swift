@@ -1,0 +1,70 @@
+import Foundation
+import GuildNetCore
+import GuildNetStateDirectory
+import TestSupport
+import Testing
+
+/// Appends paths; ``clear()`` forgets them.
+final class Seen: Sendable {
+    private let paths = LockedValue<[String]>([])
+    func append(_ path: String) { paths.withLock { $0.append(path) } }
+    func clear() { paths.withLock { $0.removeAll() } }
+    var all: [String] { paths.withLock { $0 } }
+}
+
+@Suite("FileWatcher")
+struct FileWatcherTests {
+    @Test("in-place writes, rename-and-replace and ..data symlink swaps are reported; other files are not; cancellation closes inotify")
+    func reportsEveryKindOfReplacement() async throws {
+        let dir = TemporaryDirectory("watch")
+        defer { dir.remove() }
+        let watched = dir.path + "/settings.json"
+        let linked = dir.path + "/config.json"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: watched))
+        // The ConfigMap layout: config.json → ..data/config.json, ..data → a timestamped directory.
+        try FileManager.default.createDirectory(atPath: dir.path + "/v1", withIntermediateDirectories: true)
+        try Data("1".utf8).write(to: URL(fileURLWithPath: dir.path + "/v1/config.json"))
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/..data", withDestinationPath: "v1")
+        try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: "..data/config.json")
+        let inotifyBefore = ProcessResources.openFileTargets().filter { $0.contains("inotify") }.count
+        let seen = Seen()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try? await FileWatcher(paths: [watched, linked]).run { paths in for path in paths { seen.append(path) } } }
+            // The watch starts a moment after the task: repeat each change until it is seen.
+            func expectReported(_ path: String, _ what: String, change: () throws -> Void) async throws {
+                seen.clear()
+                var polls = 0
+                try await eventually(what) {
+                    if polls % 40 == 0 { try change() }
+                    polls += 1
+                    return seen.all.contains(path)
+                }
+            }
+            try await expectReported(watched, "an in-place write") {
+                try Data("{\"a\":1}".utf8).write(to: URL(fileURLWithPath: watched))
+            }
+            try await expectReported(watched, "a rename over the file") {
+                try Data("{\"a\":2}".utf8).write(to: URL(fileURLWithPath: watched + ".tmp"))
+                _ = rename(watched + ".tmp", watched)
+            }
+            var version = 1
+            try await expectReported(linked, "a ..data swap") {
+                version += 1
+                try FileManager.default.createDirectory(atPath: dir.path + "/v\(version)", withIntermediateDirectories: true)
+                try Data("\(version)".utf8).write(to: URL(fileURLWithPath: dir.path + "/v\(version)/config.json"))
+                try? FileManager.default.removeItem(atPath: dir.path + "/..data_tmp")
+                try FileManager.default.createSymbolicLink(atPath: dir.path + "/..data_tmp", withDestinationPath: "v\(version)")
+                _ = rename(dir.path + "/..data_tmp", dir.path + "/..data")
+            }
+            seen.clear()
+            try Data("x".utf8).write(to: URL(fileURLWithPath: dir.path + "/unrelated.txt"))
+            try Data("{\"a\":3}".utf8).write(to: URL(fileURLWithPath: watched))
+            try await eventually("the next change") { seen.all.contains(watched) }
+            #expect(!seen.all.contains { $0.hasSuffix("unrelated.txt") })
+            group.cancelAll()
+        }
+        try await eventually("the inotify descriptor closed") {
+            ProcessResources.openFileTargets().filter { $0.contains("inotify") }.count == inotifyBefore
+        }
+    }
+}
