@@ -238,6 +238,11 @@ struct SettingsEndToEndTests {
                 let list = try await Self.call(client, "l", ["op": "cluster.list"])
                 #expect(list["clusters"]?.arrayValue?.contains { $0["cluster"] == "unreachable" } == false)
                 await client.close()
+                // Audited as admin ops, without a credential.
+                let audit = try String(contentsOfFile: state + "/audit/admin.log", encoding: .utf8)
+                #expect(audit.contains("\"cluster_bootstrap\"") && audit.contains("\"rolled_back\"") && audit.contains("\"cluster_export_config\""))
+                #expect(!audit.contains("tskey-auth-bundle"))
+                #expect(!daemon.logLines.joined().contains("tskey-auth-bundle"))
                 _ = rethink
             }
         }
