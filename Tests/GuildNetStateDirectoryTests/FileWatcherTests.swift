@@ -14,7 +14,7 @@ final class Seen: Sendable {
 
 @Suite("FileWatcher")
 struct FileWatcherTests {
-    @Test("in-place writes, rename-and-replace and ..data symlink swaps are reported; other files are not; cancellation closes inotify")
+    @Test("in-place writes, rename-and-replace and ..data symlink swaps are reported; other files are not")
     func reportsEveryKindOfReplacement() async throws {
         let dir = TemporaryDirectory("watch")
         defer { dir.remove() }
@@ -26,7 +26,6 @@ struct FileWatcherTests {
         try Data("1".utf8).write(to: URL(fileURLWithPath: dir.path + "/v1/config.json"))
         try FileManager.default.createSymbolicLink(atPath: dir.path + "/..data", withDestinationPath: "v1")
         try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: "..data/config.json")
-        let inotifyBefore = ProcessResources.openFileTargets().filter { $0.contains("inotify") }.count
         let seen = Seen()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try? await FileWatcher(paths: [watched, linked]).run { paths in for path in paths { seen.append(path) } } }
@@ -63,8 +62,7 @@ struct FileWatcherTests {
             #expect(!seen.all.contains { $0.hasSuffix("unrelated.txt") })
             group.cancelAll()
         }
-        try await eventually("the inotify descriptor closed") {
-            ProcessResources.openFileTargets().filter { $0.contains("inotify") }.count == inotifyBefore
-        }
+        // That cancellation closes the descriptor is checked end to end: SubsystemsEndToEndTests sees the
+        // daemon's descriptors back at their baseline after a cluster (and its settings watcher) stopped.
     }
 }
