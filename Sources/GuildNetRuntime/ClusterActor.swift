@@ -93,7 +93,7 @@ public actor ClusterActor {
                 onOpenChange: { open in metrics.setDatabaseOpen(open) }))
         self.settings = ClusterSettings(
             cluster: id, storage: storage.makeSettingsStorage(for: id, logger: logger), host: configuration.settings,
-            initial: registration.settings, logger: logger)
+            initial: registration.settings, logger: logger, watchHub: configuration.settingsWatchHub)
         self.kube = ClusterKube(
             kubeconfig: registration.kubeconfig?.config, loadKubeconfig: { try await storage.kubeconfig(of: id) },
             settings: settings, metrics: metrics, logger: logger)

@@ -46,6 +46,8 @@ public actor HostActor {
     private var runFinished = false
 
     public init(configuration: HostConfiguration) {
+        var configuration = configuration
+        if configuration.settingsWatchHub == nil { configuration.settingsWatchHub = FileWatchHub() }
         self.configuration = configuration
         self.logger = configuration.logger
         self.budget = DatabaseBudget(configuration: configuration.databaseBudget, logger: configuration.logger)
@@ -63,6 +65,7 @@ public actor HostActor {
         await onStarted()  // `host_ready` never precedes `host_start`
         let budget = self.budget
         clusterTasks.spawn { await budget.run() }
+        if let hub = configuration.settingsWatchHub { clusterTasks.spawn { await hub.run() } }
         await clusterTasks.run(drain: { await stopAllClusters() })
         runFinished = true
         logger.info("host stopped", metadata: ["event": "host_stopped"])

@@ -17,6 +17,7 @@ public actor ClusterSettings: ClusterChild {
     /// Where the cluster layer is stored (the path of `settings.json` in the per-cluster layout).
     public nonisolated let path: String
     private let storage: any ClusterSettingsStorage
+    private let watchHub: FileWatchHub?
 
     private var cli: [String: JSONValue]
     private var env: [String: JSONValue]
@@ -33,13 +34,21 @@ public actor ClusterSettings: ClusterChild {
     private var loaded = false
     private var lastError: HostError?
 
-    public init(cluster: ClusterID, path: String, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
-        self.init(cluster: cluster, storage: SettingsFile(path: path), host: host, initial: initial, logger: logger)
+    public init(
+        cluster: ClusterID, path: String, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger, watchHub: FileWatchHub? = nil
+    ) {
+        self.init(cluster: cluster, storage: SettingsFile(path: path), host: host, initial: initial, logger: logger, watchHub: watchHub)
     }
 
     /// Settings kept in `storage` (the legacy layout passes its own).
-    public init(cluster: ClusterID, storage: any ClusterSettingsStorage, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
+    /// - Parameter watchHub: the host's watcher of every `settings.json` (one descriptor for all
+    ///   clusters); without one, ``run()`` watches the file with its own ``FileWatcher``.
+    public init(
+        cluster: ClusterID, storage: any ClusterSettingsStorage, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger,
+        watchHub: FileWatchHub? = nil
+    ) {
         self.cluster = cluster
+        self.watchHub = watchHub
         self.path = storage.location
         self.storage = storage
         self.initial = initial
@@ -90,6 +99,10 @@ public actor ClusterSettings: ClusterChild {
     /// hand edits apply without a restart; an invalid edit is rejected and the previous layer kept.
     public func run() async throws {
         guard let path = storage.watchPath else { return try await waitForCancellation() }
+        if let watchHub, let token = watchHub.watch(path, { _ = try? await self.reloadFromStorage() }) {
+            defer { watchHub.unwatch(token) }
+            return try await waitForCancellation()
+        }
         do {
             try await FileWatcher(paths: [path]).run { _ in
                 _ = try? await self.reloadFromStorage()

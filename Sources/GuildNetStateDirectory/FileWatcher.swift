@@ -109,7 +109,7 @@ public struct FileWatcher: Sendable {
 
 /// A dispatch read source on a descriptor: `onReadable` runs when data is pending;
 /// ``cancelAndWait()`` stops it and returns once dispatch no longer uses the descriptor.
-private final class ReadSource: Sendable {
+final class ReadSource: Sendable {
     // Safe: DispatchSource's resume/cancel are thread-safe; it is resumed once in init and
     // cancelled once in cancelAndWait() (libdispatch runs the handlers on the source's queue).
     nonisolated(unsafe) private let source: any DispatchSourceRead

@@ -66,3 +66,44 @@ struct FileWatcherTests {
         // daemon's descriptors back at their baseline after a cluster (and its settings watcher) stopped.
     }
 }
+
+@Suite("FileWatchHub")
+struct FileWatchHubTests {
+    @Test("one descriptor for many files: each change reaches only its own handler; unwatch stops delivery")
+    func routesChangesToTheirHandlers() async throws {
+        let dir = TemporaryDirectory("hub")
+        defer { dir.remove() }
+        let paths = (0..<3).map { dir.path + "/c\($0)/settings.json" }
+        for path in paths {
+            try FileManager.default.createDirectory(atPath: AtomicFile.parentDirectory(of: path), withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
+        }
+        let hub = FileWatchHub()
+        let seen = Seen()
+        let tokens = paths.map { path in hub.watch(path) { seen.append(path) } }
+        #expect(tokens.allSatisfy { $0 != nil })
+        #expect(hub.count == 3)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await hub.run() }
+            var polls = 0
+            try await eventually("c1's change delivered") {
+                if polls % 40 == 0 {
+                    try Data("{\"v\":\(polls)}".utf8).write(to: URL(fileURLWithPath: paths[1] + ".tmp"))
+                    _ = rename(paths[1] + ".tmp", paths[1])
+                }
+                polls += 1
+                return seen.all.contains(paths[1])
+            }
+            #expect(!seen.all.contains(paths[0]) && !seen.all.contains(paths[2]))
+            if let token = tokens[1] { hub.unwatch(token) }
+            #expect(hub.count == 2)
+            seen.clear()
+            try Data("{\"v\":\"late\"}".utf8).write(to: URL(fileURLWithPath: paths[1]))
+            try Data("{\"v\":\"other\"}".utf8).write(to: URL(fileURLWithPath: paths[2]))
+            try await eventually("c2's change delivered") { seen.all.contains(paths[2]) }
+            #expect(!seen.all.contains(paths[1]), "an unwatched file was delivered")
+            group.cancelAll()
+        }
+        #expect(hub.watch(paths[0]) {} == nil, "a stopped hub watches nothing")
+    }
+}
