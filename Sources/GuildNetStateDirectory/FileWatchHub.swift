@@ -25,6 +25,10 @@ public final class FileWatchHub: Sendable {
         var watches: [String: Int32] = [:]  // directory → wd
         var entries: [UInt64: Entry] = [:]
         var nextToken: UInt64 = 0
+        /// ``run()`` ended: nothing more is watched.
+        var stopped = false
+        /// Where a newly opened descriptor is handed to ``run()``.
+        var opened: AsyncStream<Int32>.Continuation?
     }
 
     private let state: LockedValue<State>
@@ -33,7 +37,7 @@ public final class FileWatchHub: Sendable {
 
     public init(settle: Duration = .milliseconds(50)) {
         self.settle = settle
-        state = LockedValue(State(fd: inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))))
+        state = LockedValue(State(fd: -1))
     }
 
     deinit {
@@ -48,7 +52,14 @@ public final class FileWatchHub: Sendable {
         let directory = AtomicFile.parentDirectory(of: path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return state.withLock { state -> UInt64? in
-            guard state.fd >= 0 else { return nil }
+            guard !state.stopped else { return nil }
+            if state.fd < 0 {
+                // Opened with the first watch: a host with no cluster holds no inotify instance
+                // (the system allows a user only a few, 128 by default).
+                state.fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+                guard state.fd >= 0 else { return nil }
+                state.opened?.yield(state.fd)
+            }
             if state.watches[directory] == nil {
                 let wd = inotify_add_watch(state.fd, directory, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE))
                 guard wd >= 0 else { return nil }
@@ -76,12 +87,32 @@ public final class FileWatchHub: Sendable {
     /// Number of files watched (for tests and status).
     public var count: Int { state.withLock { $0.entries.count } }
 
-    /// Delivers changes until the task is cancelled, then closes the descriptor.
+    /// Delivers changes until the task is cancelled. The descriptor is opened by the first watch
+    /// and closed again whenever nothing is watched (a host without clusters holds none).
     public func run() async {
-        guard let fd = state.withLock({ $0.fd >= 0 ? $0.fd : nil }) else {
-            try? await waitForCancellation()
-            return
+        let (opened, openedContinuation) = AsyncStream<Int32>.makeStream()
+        state.withLock { state in
+            if state.fd >= 0 { openedContinuation.yield(state.fd) }
+            state.opened = openedContinuation
         }
+        // Waits (without a thread) for a descriptor, monitors it until nothing is watched, repeats.
+        await withTaskCancellationHandler {
+            for await fd in opened where !Task.isCancelled {
+                await monitor(fd)
+            }
+        } onCancel: {
+            openedContinuation.finish()
+        }
+        state.withLock { state in
+            state.stopped = true
+            if state.fd >= 0 { close(state.fd) }
+            state.fd = -1
+            state.opened = nil
+        }
+    }
+
+    /// Delivers the events of `fd` until cancelled or nothing is watched; then closes `fd`.
+    private func monitor(_ fd: Int32) async {
         let (wakeups, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let source = ReadSource(fd: fd) { continuation.yield() }
         let settle = self.settle
@@ -90,6 +121,9 @@ public final class FileWatchHub: Sendable {
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 for await _ in wakeups where !Task.isCancelled {
                     var tokens = drain(fd, &buffer)
+                    // The last unwatch removed the last inotify watch (its IN_IGNORED woke us): let the
+                    // descriptor go; a later watch opens a new one.
+                    if detachIfIdle(fd) { break }
                     guard !tokens.isEmpty else { continue }
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: settle) } catch { break }
@@ -107,8 +141,23 @@ public final class FileWatchHub: Sendable {
         }
         await source.cancelAndWait()
         state.withLock { state in
-            if state.fd >= 0 { close(state.fd) }
+            guard state.fd == fd else { return }
             state.fd = -1
+            state.directories = [:]
+            state.watches = [:]
+        }
+        close(fd)
+    }
+
+    /// When nothing is watched, detaches `fd` from the state (under the lock, so a concurrent watch
+    /// opens a new descriptor instead of adding to this one) and returns true.
+    private func detachIfIdle(_ fd: Int32) -> Bool {
+        state.withLock { state in
+            guard state.fd == fd, state.entries.isEmpty else { return false }
+            state.fd = -1
+            state.directories = [:]
+            state.watches = [:]
+            return true
         }
     }
 

@@ -20,16 +20,19 @@ public struct FileWatcher: Sendable {
     public let paths: [String]
     /// Quiet time after an event before the change is reported (more events restart it).
     public var settle: Duration = .milliseconds(50)
+    /// How often files are compared when inotify is unavailable.
+    public var pollInterval: Duration = .milliseconds(500)
 
     public init(paths: [String]) {
         self.paths = paths
     }
 
     /// Reports changed files (sorted, deduplicated) until the task is cancelled.
-    /// - Throws: ``HostError`` `io_error` when inotify cannot be set up; `CancellationError` at the end.
+    /// - Throws: `CancellationError` at the end.
     public func run(onChange: @Sendable ([String]) async -> Void) async throws {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { throw HostError(.io, "cannot start watching settings files: inotify_init1 failed (errno \(errno))") }
+        // Without inotify (the user's instances are used up: 128 by default) the files are polled.
+        guard fd >= 0 else { return try await poll(onChange: onChange) }
         var directories: [Int32: String] = [:]
         var byDirectory: [String: [String: String]] = [:]  // directory → file name → path
         for path in paths {
@@ -41,9 +44,8 @@ public struct FileWatcher: Sendable {
         for directory in byDirectory.keys.sorted() {
             let wd = inotify_add_watch(fd, directory, mask)
             guard wd >= 0 else {
-                let code = errno
                 close(fd)
-                throw HostError(.io, "cannot watch \(directory) (errno \(code))")
+                return try await poll(onChange: onChange)
             }
             directories[wd] = directory
         }
@@ -87,6 +89,29 @@ public struct FileWatcher: Sendable {
         await source.cancelAndWait()
         close(fd)
         try Task.checkCancellation()
+    }
+
+    /// The fallback without inotify: compares each file's identity (inode, size, modification
+    /// time, following symlinks) every ``pollInterval``.
+    func poll(onChange: @Sendable ([String]) async -> Void) async throws {
+        func identities() -> [String: [Int]] {
+            var out: [String: [Int]] = [:]
+            for path in paths {
+                var info = stat()
+                if stat(path, &info) == 0 {
+                    out[path] = [Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec)]
+                }
+            }
+            return out
+        }
+        var last = identities()
+        while true {
+            try await Task.sleep(for: pollInterval)
+            let now = identities()
+            let changed = paths.filter { now[$0] != last[$0] }
+            last = now
+            if !changed.isEmpty { await onChange(changed.sorted()) }
+        }
     }
 
     /// `(wd, name)` of each `inotify_event` in the first `count` bytes of `buffer`.
