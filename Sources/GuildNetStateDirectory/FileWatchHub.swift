@@ -118,9 +118,11 @@ public final class FileWatchHub: Sendable {
         let settle = self.settle
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask { await FileWatcher.tick(continuation) }
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 for await _ in wakeups where !Task.isCancelled {
                     var tokens = drain(fd, &buffer)
+                    source.rearm()
                     // The last unwatch removed the last inotify watch (its IN_IGNORED woke us): let the
                     // descriptor go; a later watch opens a new one.
                     if detachIfIdle(fd) { break }
@@ -128,6 +130,7 @@ public final class FileWatchHub: Sendable {
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: settle) } catch { break }
                         let more = drain(fd, &buffer)
+                        source.rearm()
                         if more.isEmpty { break }
                         tokens.formUnion(more)
                     }

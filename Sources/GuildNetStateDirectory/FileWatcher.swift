@@ -53,11 +53,17 @@ public struct FileWatcher: Sendable {
         let source = ReadSource(fd: fd) { continuation.yield() }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         /// Reads every pending event; the watched paths they touch.
+        var broken = false
         func drain() -> Set<String> {
             var touched = Set<String>()
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                guard count > 0 else { return touched }
+                guard count > 0 else {
+                    // EAGAIN: nothing pending. Anything else (the descriptor was closed under us, e.g.
+                    // by someone's double close of a reused number): stop trusting it, poll instead.
+                    if count < 0 && errno != EAGAIN && errno != EINTR { broken = true }
+                    return touched
+                }
                 for (wd, name) in Self.events(in: buffer, count: count) {
                     guard let directory = directories[wd], let files = byDirectory[directory] else { continue }
                     if let path = files[name] {
@@ -69,26 +75,36 @@ public struct FileWatcher: Sendable {
             }
         }
         await withTaskCancellationHandler {
-            for await _ in wakeups where !Task.isCancelled {
-                var changed = drain()
-                guard !changed.isEmpty else { continue }
-                // Settle: wait until a quiet period passes with no new event.
-                while !Task.isCancelled {
-                    do { try await Task.sleep(for: settle) } catch { break }
-                    let more = drain()
-                    if more.isEmpty { break }
-                    changed.formUnion(more)
+            await withDiscardingTaskGroup { group in
+                // A slow tick drains the descriptor too, so events are never stranded when dispatch is
+                // short of threads (two wake-ups a second for the daemon, none per cluster).
+                group.addTask { await Self.tick(continuation) }
+                for await _ in wakeups where !Task.isCancelled {
+                    var changed = drain()
+                    source.rearm()
+                    if broken { break }
+                    guard !changed.isEmpty else { continue }
+                    // Settle: wait until a quiet period passes with no new event.
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: settle) } catch { break }
+                        let more = drain()
+                        source.rearm()
+                        if more.isEmpty { break }
+                        changed.formUnion(more)
+                    }
+                    if Task.isCancelled { break }
+                    await onChange(changed.sorted())
                 }
-                if Task.isCancelled { break }
-                await onChange(changed.sorted())
+                group.cancelAll()
             }
         } onCancel: {
             continuation.finish()
         }
         // The descriptor is closed only once dispatch has let go of it (never while it could be reused).
         await source.cancelAndWait()
-        close(fd)
+        if !broken { close(fd) }
         try Task.checkCancellation()
+        if broken { try await poll(onChange: onChange) }
     }
 
     /// The fallback without inotify: compares each file's identity (inode, size, modification
@@ -114,6 +130,17 @@ public struct FileWatcher: Sendable {
         }
     }
 
+    /// Yields to `wakeups` every `tickInterval` until cancelled.
+    static func tick(_ wakeups: AsyncStream<Void>.Continuation, every interval: Duration = tickInterval) async {
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }
+            wakeups.yield()
+        }
+    }
+
+    /// How often a watcher drains its descriptor even without a dispatch wake-up.
+    static let tickInterval: Duration = .seconds(1)
+
     /// `(wd, name)` of each `inotify_event` in the first `count` bytes of `buffer`.
     static func events(in buffer: [UInt8], count: Int) -> [(Int32, String)] {
         var out: [(Int32, String)] = []
@@ -132,13 +159,20 @@ public struct FileWatcher: Sendable {
     }
 }
 
-/// A dispatch read source on a descriptor: `onReadable` runs when data is pending;
-/// ``cancelAndWait()`` stops it and returns once dispatch no longer uses the descriptor.
+/// A dispatch read source on a descriptor: `onReadable` runs once when data is pending, then the
+/// source stays suspended until ``rearm()`` (after the reader drained the descriptor), so a reader
+/// that is slow to run never makes dispatch spin on a readable descriptor. ``cancelAndWait()``
+/// stops it and returns once dispatch no longer uses the descriptor.
 final class ReadSource: Sendable {
-    // Safe: DispatchSource's resume/cancel are thread-safe; it is resumed once in init and
-    // cancelled once in cancelAndWait() (libdispatch runs the handlers on the source's queue).
+    // Safe: DispatchSource's resume/suspend/cancel are thread-safe; suspend and resume are paired
+    // under `state`'s lock (the `armed` flag), and libdispatch runs the handlers on the source's queue.
     nonisolated(unsafe) private let source: any DispatchSourceRead
-    private let cancelled = LockedValue<CancelState>(.running)
+    private let state = LockedValue<SourceState>(SourceState())
+
+    private struct SourceState {
+        var armed = true
+        var cancel = CancelState.running
+    }
 
     private enum CancelState {
         case running
@@ -149,12 +183,20 @@ final class ReadSource: Sendable {
     init(fd: Int32, onReadable: @escaping @Sendable () -> Void) {
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: DispatchQueue(label: "guildnet.file-watcher"))
         self.source = source
-        source.setEventHandler(handler: onReadable)
-        let cancelled = self.cancelled
+        let state = self.state
+        source.setEventHandler {
+            let disarm: Bool = state.withLock { state in
+                guard state.armed else { return false }
+                state.armed = false
+                return true
+            }
+            if disarm { source.suspend() }
+            onReadable()
+        }
         source.setCancelHandler {
-            let waiter: CheckedContinuation<Void, Never>? = cancelled.withLock { state in
-                defer { state = .done }
-                if case .waiting(let continuation) = state { return continuation }
+            let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+                defer { state.cancel = .done }
+                if case .waiting(let continuation) = state.cancel { return continuation }
                 return nil
             }
             waiter?.resume()
@@ -162,13 +204,24 @@ final class ReadSource: Sendable {
         source.resume()
     }
 
+    /// Lets the source report the next readable event (call after draining the descriptor).
+    func rearm() {
+        let resume: Bool = state.withLock { state in
+            guard !state.armed else { return false }
+            state.armed = true
+            return true
+        }
+        if resume { source.resume() }
+    }
+
     /// Cancels the source and waits for its cancel handler (after which the descriptor may be closed).
     func cancelAndWait() async {
         source.cancel()
+        rearm()  // a suspended source runs its cancel handler only once resumed
         await withCheckedContinuation { continuation in
-            let done: Bool = cancelled.withLock { state in
-                if case .done = state { return true }
-                state = .waiting(continuation)
+            let done: Bool = state.withLock { state in
+                if case .done = state.cancel { return true }
+                state.cancel = .waiting(continuation)
                 return false
             }
             if done { continuation.resume() }

@@ -132,7 +132,7 @@ struct SettingsSyncTests {
                 // Editors write a temporary file and rename it over the original. The watch starts a
                 // moment after run() is entered, so the edit is repeated (every 60 polls) until seen.
                 var polls = 0
-                try await eventually("the edit applied by the watcher") {
+                try await eventually("the edit applied by the watcher", timeout: .seconds(45)) {
                     if polls % 60 == 0 {
                         let edit = "{\"version\":1,\"settings\":{\"namespace\":\"after\",\"org_id\":\"o\(polls)\"}}"
                         try writeFile(settingsPath(dir) + ".edit", edit)

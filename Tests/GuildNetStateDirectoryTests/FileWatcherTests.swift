@@ -33,7 +33,7 @@ struct FileWatcherTests {
             func expectReported(_ path: String, _ what: String, change: () throws -> Void) async throws {
                 seen.clear()
                 var polls = 0
-                try await eventually(what) {
+                try await eventually(what, timeout: .seconds(45)) {
                     if polls % 40 == 0 { try change() }
                     polls += 1
                     return seen.all.contains(path)
@@ -58,7 +58,7 @@ struct FileWatcherTests {
             seen.clear()
             try Data("x".utf8).write(to: URL(fileURLWithPath: dir.path + "/unrelated.txt"))
             try Data("{\"a\":3}".utf8).write(to: URL(fileURLWithPath: watched))
-            try await eventually("the next change") { seen.all.contains(watched) }
+            try await eventually("the next change", timeout: .seconds(45)) { seen.all.contains(watched) }
             #expect(!seen.all.contains { $0.hasSuffix("unrelated.txt") })
             group.cancelAll()
         }
