@@ -172,7 +172,8 @@ let package = Package(
             name: "hostapp",
             dependencies: [
                 "GuildNetDaemon", "GuildNetControl", "GuildNetCore", "GuildNetMetrics", "GuildNetMigration", "GuildNetSimulators",
-                "GuildNetStateDirectory", "GuildNetRuntime", "GuildNetStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "GuildNetStateDirectory", "GuildNetRuntime", "GuildNetStore", "GuildNetSettings",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

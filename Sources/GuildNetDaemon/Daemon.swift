@@ -35,12 +35,19 @@ public enum Daemon {
         let lock = try StateDirectoryLock(stateDirectory: options.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
 
-        let sources = try HostSettingsSources.load(
-            cliAssignments: options.settingAssignments,
-            environment: environment,
-            envFile: options.envFile,
-            configFile: options.configFile
-        )
+        let loadSources: @Sendable () throws -> HostSettingsSources = {
+            try HostSettingsSources.load(
+                cliAssignments: options.settingAssignments,
+                environment: environment,
+                envFile: options.envFile,
+                configFile: options.configFile,
+                guildNetConfig: options.guildNetConfig
+            )
+        }
+        let sources = try loadSources()
+        for warning in sources.warnings {
+            logger.warning("\(warning)", metadata: ["event": "settings_field_ignored"])
+        }
         var configuration = HostConfiguration(stateDirectory: options.stateDirectory, logger: logger)
         configuration.settings = sources
         // The one place the storage layout is decided.
@@ -56,6 +63,7 @@ public enum Daemon {
         configuration.databaseBudget = options.databaseBudget
         configuration.shutdownDeadline = options.shutdownDeadline
         let host = HostActor(configuration: configuration)
+        host.watchSettingsFiles(sources.files, load: loadSources)
 
         let (shutdownRequests, shutdownContinuation) = AsyncStream<Void>.makeStream()
         let requestShutdown: @Sendable () -> Void = { shutdownContinuation.finish() }

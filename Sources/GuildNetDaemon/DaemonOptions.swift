@@ -16,8 +16,10 @@ public struct DaemonOptions: Sendable {
     public var metricsAddress: MetricsAddress?
     /// Host config file (JSON, `{"settings":{…}}`).
     public var configFile: String?
-    /// `KEY=VALUE` file of `GUILDNET_SETTING_*` variables.
+    /// `.env` file: `GUILDNET_SETTING_*` variables (env layer) and GuildNet's own variables (global layer).
     public var envFile: String?
+    /// GuildNet's `config.json` (global layer).
+    public var guildNetConfig: String?
     /// `--set KEY=VALUE` assignments (CLI layer).
     public var settingAssignments: [String] = []
     /// `per-cluster` (default) or `legacy-global` (serve every cluster from `guildnet.sqlite`).

@@ -93,7 +93,7 @@ public actor ClusterActor {
                 onOpenChange: { open in metrics.setDatabaseOpen(open) }))
         self.settings = ClusterSettings(
             cluster: id, storage: storage.makeSettingsStorage(for: id, logger: logger), host: configuration.settings,
-            initial: registration.settings, logger: logger)
+            initial: registration.settings, logger: logger, watchHub: configuration.settingsWatchHub)
         self.kube = ClusterKube(
             kubeconfig: registration.kubeconfig?.config, loadKubeconfig: { try await storage.kubeconfig(of: id) },
             settings: settings, metrics: metrics, logger: logger)
@@ -138,6 +138,9 @@ public actor ClusterActor {
             childStatus[child.childID] = ChildStatus(id: child.childID, state: .starting)
             metrics.registerChild(child.childID)
         }
+        // A settings change (reload or write) is applied to the children that depend on the keys.
+        let rethink = self.rethink
+        await settings.onChange { keys in await rethink.settingsChanged(keys) }
         await withDiscardingTaskGroup { group in
             for child in children {
                 group.addTask { await self.supervise(child) }

@@ -1,6 +1,8 @@
 import GuildNetCore
 import GuildNetKube
 import GuildNetMetrics
+import GuildNetSettings
+import GuildNetStateDirectory
 import GuildNetStore
 import Logging
 import Synchronization
@@ -36,15 +38,20 @@ public actor HostActor {
     }
 
     private var entries: [String: Entry] = [:]
+    /// The host-wide settings layers now (``HostConfiguration/settings`` until a reload).
+    private var hostSettings: HostSettingsSources
     /// Every cluster's ``ClusterActor/run()`` is a child task of ``run()`` through this.
     private let clusterTasks = TaskSpawner()
     private let shutdownFlag = Atomic<Bool>(false)
     private var runFinished = false
 
     public init(configuration: HostConfiguration) {
+        var configuration = configuration
+        if configuration.settingsWatchHub == nil { configuration.settingsWatchHub = FileWatchHub() }
         self.configuration = configuration
         self.logger = configuration.logger
         self.budget = DatabaseBudget(configuration: configuration.databaseBudget, logger: configuration.logger)
+        self.hostSettings = configuration.settings
         configuration.metrics.setClustersActive(0)
     }
 
@@ -58,6 +65,7 @@ public actor HostActor {
         await onStarted()  // `host_ready` never precedes `host_start`
         let budget = self.budget
         clusterTasks.spawn { await budget.run() }
+        if let hub = configuration.settingsWatchHub { clusterTasks.spawn { await hub.run() } }
         await clusterTasks.run(drain: { await stopAllClusters() })
         runFinished = true
         logger.info("host stopped", metadata: ["event": "host_stopped"])
@@ -118,6 +126,8 @@ public actor HostActor {
             if let failure = existing.preparationFailure { throw failure }
             return RegisterResult(cluster: existing.id, created: false, state: state)
         }
+        var configuration = self.configuration
+        configuration.settings = hostSettings
         let cluster = ClusterActor(
             id: id,
             registration: ClusterActor.Registration(context: request.context, kubeconfig: kubeconfig, settings: request.settings),
@@ -225,6 +235,23 @@ public actor HostActor {
             resources: counters.snapshot,
             shuttingDown: isShuttingDown
         )
+    }
+
+    /// The active clusters (not those stopping).
+    func activeClusters() -> [ClusterActor] {
+        entries.values.compactMap { entry in
+            if case .active(let cluster) = entry { return cluster }
+            return nil
+        }
+    }
+
+    func setHostSettings(_ sources: HostSettingsSources) {
+        hostSettings = sources
+    }
+
+    /// Runs `job` as a child task of ``run()`` (dropped once shutdown began).
+    nonisolated func spawnHostTask(_ job: @escaping @Sendable () async -> Void) {
+        clusterTasks.spawn(job)
     }
 
     private func publishActiveCount() {

@@ -28,6 +28,8 @@ public struct HostConfiguration: Sendable {
     public var storage: any ClusterStorage
     /// Host-wide settings layers (CLI, env, host config).
     public var settings = HostSettingsSources()
+    /// Watches every cluster's `settings.json` with one descriptor; the host makes one when `nil`.
+    public var settingsWatchHub: FileWatchHub?
     public var logger: Logger
     public var metrics: HostMetrics
     /// Extra children for every cluster, appended after the built-in ones. Tests use it to inject

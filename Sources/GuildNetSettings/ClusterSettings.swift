@@ -1,4 +1,5 @@
 import GuildNetCore
+import GuildNetStateDirectory
 import Logging
 
 /// One cluster's settings: a child of its ClusterActor (childID `settings`).
@@ -16,11 +17,16 @@ public actor ClusterSettings: ClusterChild {
     /// Where the cluster layer is stored (the path of `settings.json` in the per-cluster layout).
     public nonisolated let path: String
     private let storage: any ClusterSettingsStorage
+    private let watchHub: FileWatchHub?
 
-    private let cli: [String: JSONValue]
-    private let env: [String: JSONValue]
-    private let global: [String: JSONValue]
+    private var cli: [String: JSONValue]
+    private var env: [String: JSONValue]
+    private var global: [String: JSONValue]
+    private var globalOrigins: [String: String]
     private let logger: Logger
+    /// Called with the keys whose effective value changed (reloads and writes); the cluster
+    /// uses it to apply a change to its children.
+    private var changeHandlers: [@Sendable ([String]) async -> Void] = []
     /// Settings from `cluster.register`, applied by the first successful ``start()`` only.
     private var initial: [String: JSONValue]?
     /// The cluster layer.
@@ -28,13 +34,21 @@ public actor ClusterSettings: ClusterChild {
     private var loaded = false
     private var lastError: HostError?
 
-    public init(cluster: ClusterID, path: String, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
-        self.init(cluster: cluster, storage: SettingsFile(path: path), host: host, initial: initial, logger: logger)
+    public init(
+        cluster: ClusterID, path: String, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger, watchHub: FileWatchHub? = nil
+    ) {
+        self.init(cluster: cluster, storage: SettingsFile(path: path), host: host, initial: initial, logger: logger, watchHub: watchHub)
     }
 
     /// Settings kept in `storage` (the legacy layout passes its own).
-    public init(cluster: ClusterID, storage: any ClusterSettingsStorage, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger) {
+    /// - Parameter watchHub: the host's watcher of every `settings.json` (one descriptor for all
+    ///   clusters); without one, ``run()`` watches the file with its own ``FileWatcher``.
+    public init(
+        cluster: ClusterID, storage: any ClusterSettingsStorage, host: HostSettingsSources, initial: [String: JSONValue]?, logger: Logger,
+        watchHub: FileWatchHub? = nil
+    ) {
         self.cluster = cluster
+        self.watchHub = watchHub
         self.path = storage.location
         self.storage = storage
         self.initial = initial
@@ -43,6 +57,7 @@ public actor ClusterSettings: ClusterChild {
         self.cli = Self.sanitized(host.cli, layer: .cli, logger: logger)
         self.env = Self.sanitized(host.env, layer: .env, logger: logger)
         self.global = Self.sanitized(host.global, layer: .global, logger: logger)
+        self.globalOrigins = host.globalOrigins
     }
 
     // MARK: ClusterChild
@@ -80,6 +95,26 @@ public actor ClusterSettings: ClusterChild {
         loaded = false
     }
 
+    /// Watches `settings.json` (when the cluster layer is a file) and reloads it when it changes:
+    /// hand edits apply without a restart; an invalid edit is rejected and the previous layer kept.
+    public func run() async throws {
+        guard let path = storage.watchPath else { return try await waitForCancellation() }
+        if let watchHub, let token = watchHub.watch(path, { _ = try? await self.reloadFromStorage() }) {
+            defer { watchHub.unwatch(token) }
+            return try await waitForCancellation()
+        }
+        do {
+            try await FileWatcher(paths: [path]).run { _ in
+                _ = try? await self.reloadFromStorage()
+            }
+        } catch let error as HostError {
+            // Without a watcher the settings still work; edits then apply at the next start.
+            logger.warning("not watching \(path): \(error.message)", metadata: ["event": "settings_watch_failed"])
+            try await waitForCancellation()
+        }
+        try Task.checkCancellation()
+    }
+
     public func details() async -> [String: JSONValue] {
         var details: [String: JSONValue] = [
             "path": .string(path),
@@ -96,7 +131,8 @@ public actor ClusterSettings: ClusterChild {
     public func effective(_ key: String) -> EffectiveSetting? {
         for layer in SettingLayer.allCases {
             if let value = layerValues(layer)[key] {
-                return EffectiveSetting(key: key, value: value, layer: layer)
+                let origin = layer == .global ? globalOrigins[key].map { "global:" + $0 } : nil
+                return EffectiveSetting(key: key, value: value, layer: layer, origin: origin)
             }
         }
         return nil
@@ -152,7 +188,7 @@ public actor ClusterSettings: ClusterChild {
     ///   cannot be written (nothing changes); the load error, or ``ErrorCode/clusterNotReady``, when
     ///   the settings are not loaded.
     @discardableResult
-    public func set(_ changes: [String: JSONValue]) throws -> [EffectiveSetting] {
+    public func set(_ changes: [String: JSONValue]) async throws -> [EffectiveSetting] {
         let normalized = try Self.validated(changes)
         guard loaded else {
             if let lastError { throw lastError }
@@ -165,7 +201,72 @@ public actor ClusterSettings: ClusterChild {
         values = next
         let keys = normalized.keys.sorted()
         logger.info("settings updated", metadata: ["event": "settings_updated", "keys": .string(keys.joined(separator: ","))])
+        await notify(keys)
         return keys.compactMap(effective)
+    }
+
+    // MARK: Reloading
+
+    /// Registers `handler`, called with the keys whose effective value changed after every
+    /// reload or write that changed something.
+    public func onChange(_ handler: @escaping @Sendable ([String]) async -> Void) {
+        changeHandlers.append(handler)
+    }
+
+    /// Replaces the host-wide layers (a host settings file changed). Returns the keys whose
+    /// effective value changed, sorted; logs them (names only) and notifies ``onChange(_:)``.
+    @discardableResult
+    public func replaceHostSources(_ host: HostSettingsSources) async -> [String] {
+        let before = snapshot().values
+        let beforeOrigins = globalOrigins
+        cli = Self.sanitized(host.cli, layer: .cli, logger: logger)
+        env = Self.sanitized(host.env, layer: .env, logger: logger)
+        global = Self.sanitized(host.global, layer: .global, logger: logger)
+        globalOrigins = host.globalOrigins
+        let changed = Self.changedKeys(before, snapshot().values)
+        if !changed.isEmpty {
+            logger.info(
+                "host settings reloaded", metadata: ["event": "settings_reloaded", "source": "host", "keys": .string(changed.joined(separator: ","))])
+            await notify(changed)
+        } else if beforeOrigins != globalOrigins {
+            logger.debug("host settings reloaded; no effective value changed", metadata: ["event": "settings_reloaded", "source": "host"])
+        }
+        return changed
+    }
+
+    /// Reloads the cluster layer from its storage (`settings.json` was edited). An invalid file is
+    /// rejected: the previous layer stays in effect and the error is logged and thrown.
+    /// Returns the keys whose effective value changed, sorted.
+    @discardableResult
+    public func reloadFromStorage() async throws -> [String] {
+        guard loaded else { return [] }
+        let next: [String: JSONValue]
+        do {
+            next = try storage.load()
+        } catch {
+            let failure = HostError.wrapping(error, as: .settingsIO)
+            logger.warning(
+                "settings edit rejected; the previous settings stay in effect: \(failure.message)",
+                metadata: ["event": "settings_reload_rejected", "code": .string(failure.code.rawValue)])
+            throw failure
+        }
+        let before = snapshot().values
+        values = next
+        let changed = Self.changedKeys(before, snapshot().values)
+        if !changed.isEmpty {
+            logger.info(
+                "cluster settings reloaded", metadata: ["event": "settings_reloaded", "source": "cluster", "keys": .string(changed.joined(separator: ","))])
+            await notify(changed)
+        }
+        return changed
+    }
+
+    private func notify(_ keys: [String]) async {
+        for handler in changeHandlers { await handler(keys) }
+    }
+
+    private static func changedKeys(_ before: [String: JSONValue], _ after: [String: JSONValue]) -> [String] {
+        Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
     }
 
     // MARK: Helpers

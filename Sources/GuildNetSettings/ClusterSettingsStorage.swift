@@ -14,6 +14,12 @@ public protocol ClusterSettingsStorage: Sendable {
     func load() throws -> [String: JSONValue]
     /// Replaces the stored cluster layer, atomically.
     func save(_ values: [String: JSONValue]) throws
+    /// The file to watch for hand edits (`nil`: not a file, nothing to watch).
+    var watchPath: String? { get }
+}
+
+extension ClusterSettingsStorage {
+    public var watchPath: String? { nil }
 }
 
 /// `<state-dir>/clusters/<id>/settings.json` in the ``SettingsDocument`` format, mode 0600,
@@ -24,6 +30,8 @@ public struct SettingsFile: ClusterSettingsStorage {
     public init(path: String) { self.path = path }
 
     public var location: String { path }
+
+    public var watchPath: String? { path }
 
     /// Reads and validates the file; a missing file is empty.
     public func load() throws(HostError) -> [String: JSONValue] {

@@ -1,22 +1,38 @@
 import GuildNetCore
 import GuildNetStateDirectory
 
-/// Host-wide sources, loaded once at daemon start.
+/// Host-wide sources, loaded at daemon start and again whenever one of their files changes
+/// (``files``; see ``HostSettingsWatcher``).
 ///
 /// Every value is already normalized by ``SettingsSchema``; JSON `null` from any source means
-/// "not set in this layer" and is dropped.
+/// "not set in this layer" and is dropped. The global layer merges GuildNet's `config.json`
+/// (`--guildnet-config`), GuildNet's variables in the `--env-file` and the host config file's
+/// `"settings"`, in that fixed order (a later file wins), so the result never depends on the
+/// order the files were read or changed in; ``globalOrigins`` names the file each value came from.
 public struct HostSettingsSources: Sendable, Equatable {
     /// `--set KEY=VALUE` flags.
     public var cli: [String: JSONValue]
     /// `GUILDNET_SETTING_*` variables (the process environment over the `--env-file`).
     public var env: [String: JSONValue]
-    /// The host config file's `"settings"` object.
+    /// The global layer (see the type's doc).
     public var global: [String: JSONValue]
+    /// Key → the file its global value came from (`settings.get` shows `global:<file>`).
+    public var globalOrigins: [String: String]
+    /// Fields of GuildNet's files that are not settings, one line each (logged at start and reload).
+    public var warnings: [String]
+    /// The files these sources were read from (what the host watches).
+    public var files: [String]
 
-    public init(cli: [String: JSONValue] = [:], env: [String: JSONValue] = [:], global: [String: JSONValue] = [:]) {
+    public init(
+        cli: [String: JSONValue] = [:], env: [String: JSONValue] = [:], global: [String: JSONValue] = [:],
+        globalOrigins: [String: String] = [:], warnings: [String] = [], files: [String] = []
+    ) {
         self.cli = cli
         self.env = env
         self.global = global
+        self.globalOrigins = globalOrigins
+        self.warnings = warnings
+        self.files = files
     }
 
     /// The values of `layer` (empty for the cluster and default layers, which are not host-wide).
@@ -29,30 +45,68 @@ public struct HostSettingsSources: Sendable, Equatable {
         }
     }
 
-    /// Top-level keys the host config file may contain.
-    public static let allowedConfigKeys: Set<String> = ["settings"]
+    /// Top-level keys the host config file may contain: `settings`, and the paths of GuildNet's
+    /// files (`guildnet_config`, `env_file`; relative to the config file; the flags win).
+    public static let allowedConfigKeys: Set<String> = ["settings", "guildnet_config", "env_file"]
 
-    /// Parses `--set` assignments, the environment (only GUILDNET_SETTING_* names), an optional env file and an optional host config file.
+    /// Parses `--set` assignments, the environment (only GUILDNET_SETTING_* names), an optional env file, an optional
+    /// host config file and an optional GuildNet `config.json`.
     /// - Throws: ``HostError`` with ``ErrorCode/invalidSetting`` naming the bad assignment or key;
-    ///   ``ErrorCode/configInvalid`` naming the config file and what is wrong (bad JSON, `"settings"`
-    ///   not an object, an unknown top-level key, an invalid setting); ``ErrorCode/io`` for unreadable files.
+    ///   ``ErrorCode/configInvalid`` naming the file (and line and field for GuildNet's files) and what
+    ///   is wrong; ``ErrorCode/io`` for unreadable files.
     public static func load(
         cliAssignments: [String],
         environment: [String: String],
         envFile: String?,
-        configFile: String?
+        configFile: String?,
+        guildNetConfig: String? = nil
     ) throws(HostError) -> HostSettingsSources {
         let cli = try parseAssignments(cliAssignments)
+        var hostConfig = HostConfigFile(settings: [:], guildNetConfig: nil, envFile: nil)
+        if let configFile {
+            hostConfig = try parseHostConfig(bytes: readBytes(configFile, what: "config file"), path: configFile)
+        }
+        let envFile = envFile ?? hostConfig.envFile
+        let guildNetConfig = guildNetConfig ?? hostConfig.guildNetConfig
+        var sources = HostSettingsSources(cli: cli.compactMapValues(nonNull))
         var env: [String: JSONValue] = [:]
+        var layers: [SourceReading] = []
+        if let guildNetConfig {
+            let reading = try GuildNetConfigJSON.parse(readBytes(guildNetConfig, what: "GuildNet config"), path: guildNetConfig)
+            layers.append(reading)
+            sources.files.append(guildNetConfig)
+        }
         if let envFile {
-            env = try parseEnvironment(parseEnvFile(contents: readText(envFile, what: "env file"), path: envFile), origin: "env file \(envFile)")
+            let text = try readText(envFile, what: "env file")
+            let file: DotEnvFile
+            do throws(HostError) {
+                file = try DotEnvFile.parse(text, path: envFile, environment: environment)
+            } catch {
+                throw HostError(.invalidSetting, "env file " + error.message)
+            }
+            env = try parseEnvironment(file.variables, origin: "env file \(envFile)")
+            layers.append(try GuildNetDotEnv.map(file, path: envFile))
+            sources.files.append(envFile)
         }
         env.merge(try parseEnvironment(environment, origin: "environment"), uniquingKeysWith: { _, process in process })
-        var global: [String: JSONValue] = [:]
+        sources.env = env.compactMapValues(nonNull)
         if let configFile {
-            global = try parseConfigFile(bytes: readBytes(configFile, what: "config file"), path: configFile)
+            layers.append(SourceReading(path: configFile, values: hostConfig.settings))
+            sources.files.append(configFile)
         }
-        return HostSettingsSources(cli: cli.compactMapValues(nonNull), env: env.compactMapValues(nonNull), global: global)
+        for layer in layers {
+            sources.warnings += layer.warnings
+            for (key, value) in layer.values where value != .null {
+                sources.global[key] = value
+                sources.globalOrigins[key] = layer.path
+            }
+        }
+        return sources
+    }
+
+    /// The origin `settings.get` shows for a global value of `key`: `global:<file>`, or `global`.
+    public func globalOrigin(of key: String) -> String {
+        globalOrigins[key].map { "global:" + $0 } ?? SettingLayer.global.rawValue
     }
 
     // MARK: Environment names
@@ -124,33 +178,21 @@ public struct HostSettingsSources: Sendable, Equatable {
         return values
     }
 
-    /// `NAME=VALUE` lines: blank lines and `#` comment lines are skipped, an `export ` prefix is
-    /// allowed, and a value wrapped in matching single or double quotes is unwrapped (double quotes
-    /// understand `\"`, `\\` and `\n`). A later line for the same name wins. Values are not echoed in errors.
-    static func parseEnvFile(contents: String, path: String) throws(HostError) -> [String: String] {
-        var variables: [String: String] = [:]
-        var lineNumber = 0
-        for rawLine in contents.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            var line = String(rawLine).trimmingSpaces
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            if line.hasPrefix("export ") || line.hasPrefix("export\t") {
-                line = String(line.dropFirst("export".count)).trimmingSpaces
-            }
-            guard let equals = line.firstIndex(of: "=") else {
-                throw HostError(.invalidSetting, "env file \(path) line \(lineNumber): expected NAME=VALUE")
-            }
-            let name = String(line[..<equals]).trimmingSpaces
-            guard isEnvironmentName(name) else {
-                throw HostError(.invalidSetting, "env file \(path) line \(lineNumber): invalid variable name")
-            }
-            variables[name] = unquote(String(line[line.index(after: equals)...]).trimmingSpaces)
-        }
-        return variables
+    /// What the host config file holds.
+    struct HostConfigFile {
+        var settings: [String: JSONValue]
+        var guildNetConfig: String?
+        var envFile: String?
     }
 
-    /// The host config file: a JSON object whose only allowed key is `"settings"`, itself an object of settings.
+    /// The host config file's global settings (kept for callers that only want those).
     static func parseConfigFile(bytes: [UInt8], path: String) throws(HostError) -> [String: JSONValue] {
+        try parseHostConfig(bytes: bytes, path: path).settings
+    }
+
+    /// The host config file: a JSON object with the keys of ``allowedConfigKeys``; `"settings"` is
+    /// an object of settings, `guildnet_config` and `env_file` are paths (relative to the file).
+    static func parseHostConfig(bytes: [UInt8], path: String) throws(HostError) -> HostConfigFile {
         guard let document = SettingsJSON.parse(bytes) else {
             throw HostError(.configInvalid, "config file \(path) is not valid JSON")
         }
@@ -162,21 +204,29 @@ public struct HostSettingsSources: Sendable, Equatable {
                 .configInvalid,
                 "config file \(path): unknown top-level key \(String(reflecting: name)) (allowed: \(allowedConfigKeys.sorted().joined(separator: ", ")))")
         }
-        guard let section = top["settings"], section != .null else { return [:] }
+        var file = HostConfigFile(settings: [:])
+        for name in ["guildnet_config", "env_file"] {
+            guard let value = top[name], value != .null else { continue }
+            guard case .string(let text) = value, !text.isEmpty else {
+                throw HostError(.configInvalid, "config file \(path): \"\(name)\" must be a path string, not \(value.typeName)")
+            }
+            let resolved = text.hasPrefix("/") ? text : AtomicFile.parentDirectory(of: path) + "/" + text
+            if name == "guildnet_config" { file.guildNetConfig = resolved } else { file.envFile = resolved }
+        }
+        guard let section = top["settings"], section != .null else { return file }
         guard case .object(let settings) = section else {
             throw HostError(.configInvalid, "config file \(path): \"settings\" must be an object, not \(section.typeName)")
         }
-        var values: [String: JSONValue] = [:]
         for key in settings.keys.sorted() {
             guard let raw = settings[key] else { continue }
             do throws(HostError) {
                 let value = try SettingsSchema.normalize(raw, forKey: key)
-                if value != .null { values[key] = value }
+                if value != .null { file.settings[key] = value }
             } catch {
                 throw HostError(.configInvalid, "config file \(path): \(error.message)")
             }
         }
-        return values
+        return file
     }
 
     // MARK: Helpers
@@ -212,44 +262,6 @@ public struct HostSettingsSources: Sendable, Equatable {
         }
         let shown = assignment.count > 64 ? String(assignment.prefix(64)) + "…" : assignment
         return String(reflecting: shown)
-    }
-
-    private static func isEnvironmentName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
-        return name.utf8.allSatisfy { byte in
-            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                || byte == UInt8(ascii: "_")
-        }
-    }
-
-    private static func unquote(_ value: String) -> String {
-        guard value.count >= 2, let first = value.first, value.last == first, first == "\"" || first == "'" else {
-            return value
-        }
-        let body = value.dropFirst().dropLast()
-        guard first == "\"" else { return String(body) }
-        var out = ""
-        var escaping = false
-        for char in body {
-            if escaping {
-                switch char {
-                case "n": out.append("\n")
-                case "\"", "\\": out.append(char)
-                default:
-                    out.append("\\")
-                    out.append(char)
-                }
-                escaping = false
-            } else if char == "\\" {
-                escaping = true
-            } else {
-                out.append(char)
-            }
-        }
-        if escaping { out.append("\\") }
-        return out
     }
 }
 

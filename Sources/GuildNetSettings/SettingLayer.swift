@@ -9,7 +9,8 @@ public enum SettingLayer: String, Sendable, Codable, CaseIterable {
     case env
     /// The cluster's own `<state-dir>/clusters/<id>/settings.json`.
     case cluster
-    /// The `"settings"` object of the host config file (`--config FILE`).
+    /// The global layer: GuildNet's `config.json` (`--guildnet-config`), GuildNet's variables in the
+    /// `--env-file`, and the `"settings"` object of the host config file (`--config FILE`).
     case global
     /// Schema defaults (``SettingsSchema/defaults``).
     case defaults = "default"
@@ -21,6 +22,9 @@ public struct EffectiveSetting: Sendable, Equatable {
     /// The real value (internal use only; replies and logs use ``displayValue``).
     public var value: JSONValue
     public var layer: SettingLayer
+    /// Where the value came from, for `settings.get`: the layer name, or `global:<file>` for a
+    /// global value read from a file.
+    public var origin: String
     /// `SettingsSchema.isSecret(key)`.
     public var isSecret: Bool
     /// ``value``, or `SecretKeys.redacted` when the key is secret: the only form replies and logs may use.
@@ -28,10 +32,11 @@ public struct EffectiveSetting: Sendable, Equatable {
     public var displayValue: JSONValue
 
     /// Builds a setting, deriving ``isSecret`` and ``displayValue`` from the key.
-    public init(key: String, value: JSONValue, layer: SettingLayer) {
+    public init(key: String, value: JSONValue, layer: SettingLayer, origin: String? = nil) {
         self.key = key
         self.value = value
         self.layer = layer
+        self.origin = origin ?? layer.rawValue
         self.isSecret = SettingsSchema.isSecret(key)
         self.displayValue = Self.displayValue(value, forKey: key)
     }

@@ -30,8 +30,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Host config file (JSON: {\"settings\": {...}}), the global settings layer.")
     var config: String?
 
-    @Option(name: .long, help: "File of GUILDNET_SETTING_<KEY>=VALUE lines (env layer; the process environment wins).")
+    @Option(
+        name: .long,
+        help: ".env file: GUILDNET_SETTING_<KEY>=VALUE lines (env layer; the process environment wins) and GuildNet's variables (global layer).")
     var envFile: String?
+
+    @Option(name: .long, help: "GuildNet's config.json (~/.guildnet/config.json), read into the global settings layer and watched.")
+    var guildnetConfig: String?
 
     @Option(name: .customLong("set"), help: "Setting override KEY=VALUE for every cluster (CLI layer; repeatable).")
     var assignments: [String] = []
@@ -85,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.masterKeyFile = masterKeyFile
         options.configFile = config
         options.envFile = envFile
+        options.guildNetConfig = guildnetConfig
         options.settingAssignments = assignments
         options.logFormat = format
         options.logLevel = level

@@ -36,6 +36,9 @@ enum SettingsOps {
     ]
 
     static func render(_ setting: EffectiveSetting) -> JSONValue {
-        ["value": setting.displayValue, "source": .string(setting.layer.rawValue), "secret": .bool(setting.isSecret)]
+        [
+            "value": setting.displayValue, "source": .string(setting.layer.rawValue), "origin": .string(setting.origin),
+            "secret": .bool(setting.isSecret),
+        ]
     }
 }

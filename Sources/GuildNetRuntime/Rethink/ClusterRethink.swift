@@ -135,6 +135,18 @@ public actor ClusterRethink: ClusterChild {
 
     private var sampling = false
 
+    /// Applies a settings change at once (a reload or a write): when a `rethinkdb.*` key changed
+    /// and a connector exists, it is rebuilt now if its settings differ (feeds on the old one end),
+    /// instead of at the next `rethink.*` op. Other clusters are never touched.
+    public func settingsChanged(_ keys: [String]) async {
+        guard keys.contains(where: { $0.hasPrefix("rethinkdb.") }), case .running(_, let built?) = state else { return }
+        let before = built.connector
+        guard let after = try? await connector(), after !== before else { return }
+        logger.info(
+            "rethinkdb connector rebuilt after a settings change",
+            metadata: ["event": "rethink_connector_rebuilt", "keys": .string(keys.filter { $0.hasPrefix("rethinkdb.") }.joined(separator: ","))])
+    }
+
     private func runConnector(_ connector: RethinkConnector) async {
         do {
             try await connector.run()
