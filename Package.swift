@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "GuildNetRethink", targets: ["GuildNetRethink"]),
         .library(name: "GuildNetLegacy", targets: ["GuildNetLegacy"]),
         .library(name: "GuildNetMigration", targets: ["GuildNetMigration"]),
+        .library(name: "GuildNetSettings", targets: ["GuildNetSettings"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

@@ -27,5 +27,6 @@ let package = Package(
         fuzzTarget("FuzzKubeWatch", ["GuildNetKube", "GuildNetCore"], nio: true),
         fuzzTarget("FuzzRethinkWire", ["GuildNetRethink", "GuildNetCore"], nio: true),
         fuzzTarget("FuzzLegacyRecord", ["GuildNetLegacy", "GuildNetMigration", "GuildNetCore"]),
+        fuzzTarget("FuzzGuildNetConfig", ["GuildNetSettings", "GuildNetCore"]),
     ]
 )

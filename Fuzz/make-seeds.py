@@ -175,3 +175,17 @@ for i, (c, k, v) in enumerate(records):
     write("FuzzLegacyRecord", f"{i:02}", bytes([collections.index(c)]) + k.encode() + b"\0" + json.dumps(v).encode())
 write("FuzzLegacyRecord", "masterkey-hex", bytes([2]) + b"ab" * 32 + b"\0\"plain\"")
 write("FuzzLegacyRecord", "masterkey-b64", bytes([2]) + base64.b64encode(b"k" * 32) + b"\0\"plain\"")
+
+# GuildNet's own files (first byte: 0 config.json, 1 .env, 2 guildnet.config), from Tests/Fixtures/guildnet
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "Fixtures", "guildnet")
+for selector, name in [(0, "config.json"), (1, "guildnet.env"), (2, "guildnet.config")]:
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        write("FuzzGuildNetConfig", name, bytes([selector]) + f.read())
+for i, (selector, text) in enumerate([
+    (0, '{"login_server":"https://hs.example","auth_key":"tskey-x","hostname":"h","listen_local":"127.0.0.1:8080","dial_timeout_ms":3000,"name":"n"}'),
+    (0, '{"login_server":1}'), (0, '{"unknown":true}'), (0, '['),
+    (1, 'export A="x ${B:-y}"\n# c\nB=\'z\'\nTS_AUTHKEY=k # comment\n'), (1, 'A="unterminated\n'), (1, 'A=${'),
+    (2, '{"version":2,"cluster":{"name":"c","namespace":"ns","use_port_forward":true},"tailscale":{"login_server":"x","preauth_key":"k"}}'),
+    (2, '{"version":1,"name":"c"}'), (2, '{"version":3}'), (2, '{"version":2,"cluster":[]}'),
+]):
+    write("FuzzGuildNetConfig", f"{i:02}", bytes([selector]) + text.encode())

@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_TARGETS=(FuzzJSON FuzzControlLine FuzzKubeconfig FuzzKubeWatch FuzzRethinkWire FuzzLegacyRecord)
+ALL_TARGETS=(FuzzJSON FuzzControlLine FuzzKubeconfig FuzzKubeWatch FuzzRethinkWire FuzzLegacyRecord FuzzGuildNetConfig)
 seconds=20
 update_corpus=0
 targets=()
@@ -40,6 +40,7 @@ dictionary() {
         FuzzKubeWatch) echo kubewatch.dict ;;
         FuzzRethinkWire) echo rethink.dict ;;
         FuzzLegacyRecord) echo legacy.dict ;;
+        FuzzGuildNetConfig) echo guildnet-config.dict ;;
         *) echo "fuzz.sh: unknown target $1" >&2; exit 2 ;;
     esac
 }
