@@ -54,7 +54,7 @@ public struct ControlDispatcher: ControlLineHandler {
 
     /// The table every dispatcher routes with.
     static var allOps: [ControlOp] {
-        HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all + ForwardOps.all
+        HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all + ForwardOps.all + RouteOps.all
     }
 
     /// Every op and the fields it accepts, sorted by name: the same table requests are routed
