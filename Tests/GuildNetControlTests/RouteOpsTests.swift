@@ -32,7 +32,7 @@ struct RouteOpsTests {
     }
 
     static func isAlive(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno != ESRCH
+        ProcessResources.isRunning(pid: pid)
     }
 
     static func simOptions(requireForwardedFor: Bool = false) -> KubeSimOptions {

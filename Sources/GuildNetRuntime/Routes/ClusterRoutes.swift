@@ -56,8 +56,8 @@ public actor ClusterRoutes: ClusterChild {
     private var evaluations = 0
     private var evaluating = false
     private var evaluationWaiters: [CheckedContinuation<Void, Never>] = []
-    private let wakeups: AsyncStream<Void>
-    private let wakeupContinuation: AsyncStream<Void>.Continuation
+    /// Consecutive evaluations that found no healthy route (they are retried sooner than the interval).
+    private var failedEvaluations = 0
 
     init(
         kubeconfig: KubeClusterConfig?, loadKubeconfig: @escaping @Sendable () async throws -> String?, kube: ClusterKube,
@@ -70,7 +70,6 @@ public actor ClusterRoutes: ClusterChild {
         self.metrics = metrics
         self.directory = directory
         self.logger = logger
-        (wakeups, wakeupContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// kubectl's kubeconfig: the cluster's resolved context, written while the kubectl-proxy route runs.
@@ -111,7 +110,7 @@ public actor ClusterRoutes: ClusterChild {
         guard case .running(let running) = previous else { return }
         running.spawner.finish()
         await running.kubectl?.stop()
-        await running.relay?.stop()
+        running.relay?.stop()
         _ = unlink(kubectlKubeconfigPath)
     }
 
@@ -191,32 +190,22 @@ public actor ClusterRoutes: ClusterChild {
 
     // MARK: Evaluation
 
+    /// Evaluates at start, then every `route.probe_interval_ms`; while no route is healthy, sooner
+    /// (1 s doubling up to the interval), so a recovered route is found quickly.
     private func evaluationLoop() async {
-        var wakeups = self.wakeups.makeAsyncIterator()
         while !Task.isCancelled {
-            await evaluate(trigger: evaluations == 0 ? "start" : "interval")
+            await evaluate(trigger: evaluations == 0 ? "start" : (failedEvaluations > 0 ? "retry" : "interval"))
             let interval = Duration.milliseconds(await settings.value(.routeProbeIntervalMilliseconds))
-            // Sleeps for the interval, or until a failure report asks for an earlier evaluation.
-            let woken: Bool = await withTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    try? await Task.sleep(for: interval)
-                    return false
-                }
-                group.addTask { [self] in
-                    _ = await wakeups.next(isolation: self)
-                    return true
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
+            var delay = interval
+            if failedEvaluations > 0 {
+                delay = min(interval, Backoff(initial: .seconds(1), cap: interval, jitter: 0).delay(attempt: failedEvaluations - 1))
             }
-            _ = woken
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return
+            }
         }
-    }
-
-    /// Asks the evaluation loop to re-probe soon (a request through the current route failed).
-    public nonisolated func reportFailure() {
-        wakeupContinuation.yield()
     }
 
     /// One evaluation at a time: a second caller waits for the running one, then runs its own.
@@ -350,6 +339,7 @@ public actor ClusterRoutes: ClusterChild {
         let previous = decision?.route
         let now = Date()
         let changed = decision == nil || previous != kind
+        failedEvaluations = kind == nil ? failedEvaluations + 1 : 0
         decision = RouteDecision(route: kind, reason: reason, at: now)
         if let kind, let config {
             do {
@@ -364,7 +354,7 @@ public actor ClusterRoutes: ClusterChild {
         if kind != .tailnet { stopRelay() }
         for route in RouteKind.allCases {
             metrics.gauge(Self.currentGauge, help: "1 for the API route the cluster uses now, 0 for the others.", labels: [("route", route.rawValue)])
-                .set(route == kind ? 1 : 0)
+                .set(Int64(route == kind ? 1 : 0))
         }
         guard changed else { return }
         lastSwitch = decision
@@ -372,14 +362,10 @@ public actor ClusterRoutes: ClusterChild {
         switch kind {
         case nil: event = "route_failed"
         case .direct?: event = "route_selected"
-        case let chosen?:
-            if strategy == .auto {
-                event = "route_fallback"
-                metrics.counter(Self.fallbacksCounter, help: "Times auto routing fell back past a failed route.", labels: []).increment()
-            } else {
-                event = "route_selected"
-            }
-            _ = chosen
+        case _? where strategy == .auto:
+            event = "route_fallback"
+            metrics.counter(Self.fallbacksCounter, help: "Times auto routing fell back past a failed route.", labels: []).increment()
+        case _?: event = "route_selected"
         }
         let metadata: Logger.Metadata = [
             "event": .string(event), "route": .string(kind?.rawValue ?? "none"), "previous": .string(previous?.rawValue ?? "none"),

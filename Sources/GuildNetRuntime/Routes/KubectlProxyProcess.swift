@@ -23,7 +23,8 @@ actor KubectlProxyProcess {
     private var stopped = false
     private var starts = 0
     private var lastError: String?
-    private var portWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Callers of ``waitForPort(timeout:)``; each stream is finished when the port is known or kubectl stops.
+    private var portWaiters: [AsyncStream<Void>.Continuation] = []
 
     init(executable: String, arguments: [String], backoff: Backoff = Backoff(initial: .milliseconds(200), cap: .seconds(30)), logger: Logger) {
         self.executable = executable
@@ -77,24 +78,23 @@ actor KubectlProxyProcess {
     func waitForPort(timeout: Duration) async -> Int? {
         if let port { return port }
         if stopped { return nil }
+        // A stream, not a continuation: its iteration also ends when the caller is cancelled.
+        let (signal, continuation) = AsyncStream<Void>.makeStream()
+        portWaiters.append(continuation)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.awaitPortSignal() }
+            group.addTask { for await _ in signal {} }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
+        continuation.finish()
         return port
-    }
-
-    private func awaitPortSignal() async {
-        if port != nil || stopped { return }
-        await withCheckedContinuation { portWaiters.append($0) }
     }
 
     private func wakePortWaiters() {
         let waiters = portWaiters
         portWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.finish() }
     }
 
     // MARK: One run
@@ -110,12 +110,14 @@ actor KubectlProxyProcess {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         let (lines, linesContinuation) = AsyncStream<(Bool, String)>.makeStream()
-        let (exits, exitContinuation) = AsyncStream<Int32>.makeStream()
+        let exited = OneShotGate()
+        let exitStatus = LockedValue<Int32>(0)
         Self.readLines(stdout.fileHandleForReading, isError: false, into: linesContinuation)
         Self.readLines(stderr.fileHandleForReading, isError: true, into: linesContinuation)
+        // Runs after Foundation reaped the process (waitpid): from then on its PID is gone.
         process.terminationHandler = { ended in
-            exitContinuation.yield(ended.terminationStatus)
-            exitContinuation.finish()
+            exitStatus.withLock { $0 = ended.terminationStatus }
+            exited.open()
         }
         do {
             try process.run()
@@ -140,14 +142,13 @@ actor KubectlProxyProcess {
                     await self.consume(line, isError: isError)
                 }
             }
-            // The exit: also reached when the task is cancelled (kill, then wait for the reaping).
+            // The exit, waited for even when the task is cancelled (kill, then wait for the reaping).
             await withTaskCancellationHandler {
-                for await status in exits {
-                    await self.exited(status)
-                }
+                await exited.wait()
             } onCancel: {
                 kill(processID, SIGKILL)
             }
+            self.exited(exitStatus.withLock { $0 })
             linesContinuation.finish()
             group.cancelAll()
         }
