@@ -174,20 +174,30 @@ struct RouteOpsTests {
     func pinnedFailingRouteHasNoFallback() async throws {
         try await KubeSim.withRunning(options: Self.simOptions(requireForwardedFor: true)) { sim, endpoint in
             try await withHostOnSocket { _, client, directory in
-                try await Self.register(client, "e", kubeconfig: sim.kubeconfig(endpoint: endpoint), directory: directory)
-                let set = try await call(client, "set", ["op": "route.set", "cluster": "e", "strategy": "direct"], timeout: .seconds(60))
-                #expect(set["strategy"] == "direct")
-                #expect(set["route"] == .null)
-                #expect(set["state"] == "failed")
-                #expect(set["reason"]?.stringValue?.contains("pinned route direct failed") == true)
-                #expect(set["routes"]?["kubectl-proxy"]?["state"] == "unknown")
-                #expect(set["kubectl_pid"] == .null)
-                // Saved in the cluster's settings.
-                let settings = try await call(client, "get", ["op": "settings.get", "cluster": "e", "key": "route.strategy"])
-                #expect(settings.jsonString.contains("direct"))
-                // Back to auto: kubectl proxy is chosen.
+                try await Self.register(
+                    client, "e", kubeconfig: sim.kubeconfig(endpoint: endpoint), directory: directory, settings: ["route.strategy": "direct"])
+                let pinned = try await Self.probe(client, "e")
+                #expect(pinned["strategy"] == "direct")
+                #expect(pinned["route"] == .null)
+                #expect(pinned["state"] == "failed")
+                #expect(pinned["reason"]?.stringValue?.contains("pinned route direct failed") == true)
+                #expect(pinned["routes"]?["kubectl-proxy"]?["state"] == "unknown")
+                #expect(pinned["kubectl_pid"] == .null)
+                // The cluster's requests keep going to the pinned route (and fail), never elsewhere.
+                let refused = try await callFailing(client, "list", ["op": "k8s.list", "cluster": "e", "resource": "pods", "source": "api"])
+                #expect(refused["code"] == "k8s_forbidden")
+
+                // Auto: kubectl proxy is chosen.
                 let auto = try await call(client, "auto", ["op": "route.set", "cluster": "e", "strategy": "auto"], timeout: .seconds(60))
                 #expect(auto["route"] == "kubectl-proxy")
+                #expect(try await Self.listPods(client, "e").count == 2)
+                // Pinned again (route.set saves it in the cluster's settings): kubectl is stopped, the route fails.
+                let set = try await call(client, "set", ["op": "route.set", "cluster": "e", "strategy": "direct"], timeout: .seconds(60))
+                #expect(set["route"] == .null)
+                #expect(set["state"] == "failed")
+                #expect(set["kubectl_pid"] == .null)
+                let settings = try await call(client, "get", ["op": "settings.get", "cluster": "e", "key": "route.strategy"])
+                #expect(settings.jsonString.contains("direct"))
                 let bad = try await callFailing(client, "bad", ["op": "route.set", "cluster": "e", "strategy": "socks"])
                 #expect(bad["code"] == "invalid_field")
             }
