@@ -80,6 +80,7 @@ struct RouteEndToEndTests {
                 defer { daemon.terminate() }
                 _ = try await daemon.waitUntilReady()
                 let client = try await daemon.client()
+                _ = try await E.call(client, "ra3", ["op": "cluster.register", "cluster": "a", "kubeconfig": .string(dir.path + "/a.kubeconfig")])
                 let restored = try await Self.probe(client, "a")
                 #expect(restored["route"] == "kubectl-proxy")
                 let pid = Int32(try #require(restored["kubectl_pid"]?.intValue))
