@@ -46,6 +46,8 @@ public actor ClusterKube: ClusterChild {
         var client: KubeClient
         /// The kubeconfig's configuration (the direct route's), whatever route the client uses.
         let config: KubeClusterConfig
+        /// What ``client`` was built from (the route's configuration, or ``config``).
+        var clientConfig: KubeClusterConfig
         let options: KubeClientOptions
         let spawner: TaskSpawner
         var informers: [InformerID: KubeInformer] = [:]
@@ -102,7 +104,7 @@ public actor ClusterKube: ClusterChild {
             try? await client.shutdown()
             return
         }
-        state = .running(Running(client: client, config: config, options: options, spawner: TaskSpawner()))
+        state = .running(Running(client: client, config: config, clientConfig: route?.config ?? config, options: options, spawner: TaskSpawner()))
     }
 
     /// Runs every informer as a child task, and the metrics sampler, until cancelled.
@@ -189,17 +191,22 @@ public actor ClusterKube: ClusterChild {
     /// with the same options, informers of the old one end (their subscribers get a final event
     /// with code `route_changed` and may subscribe again) and the old client is shut down. Forwards
     /// and later requests use the new client. A no-op when the route and its configuration are
-    /// unchanged; before the child runs, the route is kept for its start.
+    /// unchanged (the first choice of `direct` keeps the client built at start); before the child
+    /// runs, the route is kept for its start.
     /// - Throws: `kubeconfig_invalid` when the route's configuration cannot make a client.
     public func useRoute(_ name: String, config: KubeClusterConfig) async throws {
-        if let route, route.name == name, route.config == config { return }
         guard case .running(var running) = state else {
+            route = (name, config)
+            return
+        }
+        guard running.clientConfig != config else {
             route = (name, config)
             return
         }
         let client = try KubeClient.make(config: config, options: running.options, logger: logger)
         let previous = running
         running.client = client
+        running.clientConfig = config
         running.informers = [:]
         route = (name, config)
         state = .running(running)
