@@ -93,9 +93,28 @@ struct RouteOpsTests {
                 let mode = try #require(try FileManager.default.attributesOfItem(atPath: stateKubeconfig)[.posixPermissions] as? Int)
                 #expect(mode & 0o077 == 0)
 
-                _ = try await call(client, "unreg", ["op": "cluster.unregister", "cluster": "b"])
-                #expect(!Self.isAlive(pid), "kubectl proxy (pid \(pid)) must be killed and reaped on unregister")
+                // kubectl dying is noticed and it is restarted (capped backoff) on a new port; the client
+                // follows it at once (a restart triggers an evaluation).
+                kill(pid, SIGKILL)
+                var restarted: (pid: Int32, port: Int)?
+                try await eventually("kubectl proxy restarted", timeout: .seconds(20)) {
+                    let now = try await call(client, "st-\(UUID().uuidString.prefix(4))", ["op": "route.status", "cluster": "b"])
+                    guard let newPID = now["kubectl_pid"]?.intValue, Int32(newPID) != pid, let newPort = now["kubectl_port"]?.intValue else { return false }
+                    restarted = (Int32(newPID), Int(newPort))
+                    return true
+                }
+                let current = try #require(restarted)
+                #expect(logs.all.contains { $0.contains("event=route_kubectl_restart") && $0.contains("cluster_id=b") })
+                try await eventually("the client follows kubectl to its new port") {
+                    (try? await Self.listPods(client, "b").count) == 2
+                }
+                #expect(try await Self.probe(client, "b")["route"] == "kubectl-proxy")
                 #expect(await LoopbackTCP.isRefused(port: port))
+
+                _ = try await call(client, "unreg", ["op": "cluster.unregister", "cluster": "b"])
+                #expect(!Self.isAlive(pid))
+                #expect(!Self.isAlive(current.pid), "kubectl proxy (pid \(current.pid)) must be killed and reaped on unregister")
+                #expect(await LoopbackTCP.isRefused(port: current.port))
                 #expect(!FileManager.default.fileExists(atPath: stateKubeconfig))
                 try await eventually("the descriptor count is back to its baseline", timeout: .seconds(20)) {
                     ProcessResources.openFileCount() <= baseline

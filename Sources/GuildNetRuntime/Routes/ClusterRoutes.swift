@@ -58,6 +58,9 @@ public actor ClusterRoutes: ClusterChild {
     private var evaluationWaiters: [CheckedContinuation<Void, Never>] = []
     /// Consecutive evaluations that found no healthy route (they are retried sooner than the interval).
     private var failedEvaluations = 0
+    /// Asks the evaluation loop for an evaluation now (a restarted kubectl serves on a new port).
+    private let wakeups: AsyncStream<Void>
+    private let wakeupContinuation: AsyncStream<Void>.Continuation
 
     init(
         kubeconfig: KubeClusterConfig?, loadKubeconfig: @escaping @Sendable () async throws -> String?, kube: ClusterKube,
@@ -70,6 +73,7 @@ public actor ClusterRoutes: ClusterChild {
         self.metrics = metrics
         self.directory = directory
         self.logger = logger
+        (wakeups, wakeupContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// kubectl's kubeconfig: the cluster's resolved context, written while the kubectl-proxy route runs.
@@ -194,16 +198,20 @@ public actor ClusterRoutes: ClusterChild {
     /// (1 s doubling up to the interval), so a recovered route is found quickly.
     private func evaluationLoop() async {
         while !Task.isCancelled {
-            await evaluate(trigger: evaluations == 0 ? "start" : (failedEvaluations > 0 ? "retry" : "interval"))
+            await evaluate(trigger: evaluations == 0 ? "start" : (failedEvaluations > 0 ? "retry" : "interval/kubectl restart"))
             let interval = Duration.milliseconds(await settings.value(.routeProbeIntervalMilliseconds))
             var delay = interval
             if failedEvaluations > 0 {
                 delay = min(interval, Backoff(initial: .seconds(1), cap: interval, jitter: 0).delay(attempt: failedEvaluations - 1))
             }
-            do {
-                try await Task.sleep(for: delay)
-            } catch {
-                return
+            // The interval, or an earlier wakeup; one waiter on the stream at a time.
+            let wakeups = self.wakeups
+            let wait = delay
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await Task.sleep(for: wait) }
+                group.addTask { for await _ in wakeups { return } }
+                await group.next()
+                group.cancelAll()
             }
         }
     }
@@ -325,8 +333,8 @@ public actor ClusterRoutes: ClusterChild {
         if probed {
             metrics.counter(Self.requestsCounter, help: "Health probes (GET /version) sent over each API route of the cluster.", labels: labels)
                 .increment()
-            metrics.gauge(Self.latencyGauge, help: "Duration of the last health probe of each API route, in microseconds.", labels: labels)
-                .set(Int64(outcome.latency.seconds * 1_000_000))
+            metrics.gauge(Self.latencyGauge, help: "Duration of the last health probe of each API route, in seconds.", labels: labels)
+                .set(outcome.latency.seconds)
         }
         if outcome.error != nil {
             metrics.counter(Self.errorsCounter, help: "Failed health probes (or routes that could not start) of each API route.", labels: labels)
@@ -396,7 +404,7 @@ public actor ClusterRoutes: ClusterChild {
             arguments: [
                 "proxy", "--port=0", "--address=127.0.0.1", "--kubeconfig", kubectlKubeconfigPath, "--context", base.contextName,
             ],
-            logger: logger)
+            logger: logger, onRestartServing: { [wakeupContinuation] in wakeupContinuation.yield() })
         guard running.spawner.spawn({ await process.run() }) else { return nil }
         running.kubectl = process
         state = .running(running)
@@ -436,7 +444,7 @@ public actor ClusterRoutes: ClusterChild {
 
     static let requestsCounter = "hostapp_cluster_route_requests_total"
     static let errorsCounter = "hostapp_cluster_route_errors_total"
-    static let latencyGauge = "hostapp_cluster_route_latency_microseconds"
+    static let latencyGauge = "hostapp_cluster_route_latency_seconds"
     static let fallbacksCounter = "hostapp_cluster_route_fallbacks_total"
     static let currentGauge = "hostapp_cluster_route_current"
 }

@@ -17,6 +17,8 @@ actor KubectlProxyProcess {
     let arguments: [String]
     private let backoff: Backoff
     private let logger: Logger
+    /// Called when a restarted kubectl serves on its new port (the owner re-evaluates its route).
+    private let onRestartServing: @Sendable () -> Void
 
     private var port: Int?
     private var pid: Int32?
@@ -26,7 +28,11 @@ actor KubectlProxyProcess {
     /// Callers of ``waitForPort(timeout:)``; each stream is finished when the port is known or kubectl stops.
     private var portWaiters: [AsyncStream<Void>.Continuation] = []
 
-    init(executable: String, arguments: [String], backoff: Backoff = Backoff(initial: .milliseconds(200), cap: .seconds(30)), logger: Logger) {
+    init(
+        executable: String, arguments: [String], backoff: Backoff = Backoff(initial: .milliseconds(200), cap: .seconds(30)), logger: Logger,
+        onRestartServing: @escaping @Sendable () -> Void = {}
+    ) {
+        self.onRestartServing = onRestartServing
         self.executable = executable
         self.arguments = arguments
         self.backoff = backoff
@@ -174,6 +180,7 @@ actor KubectlProxyProcess {
             port = found
             lastError = nil
             wakePortWaiters()
+            if starts > 1 { onRestartServing() }
         } else if isError, !line.isEmpty {
             // kubectl's own error line (it never prints credentials); kept for route.status.
             lastError = String(line.prefix(500))
