@@ -59,6 +59,11 @@ struct RouteEndToEndTests {
                             && text.contains("hostapp_cluster_route_fallbacks_total{cluster_id=\"a\"} 1")
                             && !text.contains("hostapp_cluster_route_fallbacks_total{cluster_id=\"b\"}")
                     }
+                    let exposition = try await httpGet(port: metricsPort, path: "/metrics").text
+                    for family in ["requests_total", "latency_seconds", "fallbacks_total", "current"] {
+                        #expect(exposition.contains("hostapp_cluster_route_\(family){cluster_id=\"a\""))
+                    }
+                    try await promtoolCheck(exposition)
                     _ = try await E.call(client, "ua", ["op": "cluster.unregister", "cluster": "a"])
                     #expect(!Self.isAlive(pid))
                     let after = try await httpGet(port: metricsPort, path: "/metrics").text
