@@ -256,3 +256,36 @@ struct RouteOpsTests {
         }
     }
 }
+
+extension RouteOpsTests {
+    @Test("a route change moves the cluster's client: a watch on the old route ends with route_changed, a new one watches through the new route")
+    func routeChangeRestartsWatchesThroughTheNewRoute() async throws {
+        try await KubeSim.withRunning(options: Self.simOptions()) { sim, endpoint in
+            try await withHostOnSocket { _, client, directory in
+                try await Self.register(client, "w", kubeconfig: sim.kubeconfig(endpoint: endpoint), directory: directory)
+                #expect(try await Self.probe(client, "w")["route"] == "direct")
+                let watch = try await call(client, "w1", ["op": "k8s.watch", "cluster": "w", "resource": "pods", "namespace": "default"])
+                let sub = try #require(watch["sub"]?.stringValue)
+                while try await nextEvent(client, sub: sub)["type"] != "SYNCED" {}
+
+                let moved = try await call(client, "pin", ["op": "route.set", "cluster": "w", "strategy": "kubectl-proxy"], timeout: .seconds(60))
+                #expect(moved["route"] == "kubectl-proxy")
+                let final = try await nextEvent(client, sub: sub)
+                #expect(final["type"] == "END")
+                #expect(final["reason"]?["code"] == "route_changed")
+
+                let again = try await call(client, "w2", ["op": "k8s.watch", "cluster": "w", "resource": "pods", "namespace": "default"])
+                let second = try #require(again["sub"]?.stringValue)
+                while try await nextEvent(client, sub: second)["type"] != "SYNCED" {}
+                _ = try await sim.create(.pods, namespace: "default", KubeOpsTests.pod("after-route-change"))
+                let added = try await nextEvent(client, sub: second)
+                #expect(added["type"] == "ADDED")
+                #expect(added["object"]?["metadata"]?["name"] == "after-route-change")
+                // The new watch is a connection of kubectl's, not ours, to the API server.
+                let status = try await call(client, "rs", ["op": "route.status", "cluster": "w"])
+                let kubectlPort = Int(try #require(status["kubectl_port"]?.intValue))
+                #expect(ProcessResources.tcpConnections(toPort: kubectlPort) >= 1)
+            }
+        }
+    }
+}
