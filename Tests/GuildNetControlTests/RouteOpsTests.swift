@@ -15,6 +15,9 @@ struct RouteOpsTests {
     ) async throws {
         let path = directory + "/\(name).kubeconfig"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        var settings = settings
+        // The kubectl the KubeSim referee tests use ($KUBECTL), else the daemon finds it on PATH.
+        if let kubectl = ProcessInfo.processInfo.environment["KUBECTL"], !kubectl.isEmpty { settings["route.kubectl_path"] = .string(kubectl) }
         _ = try await call(
             client, "reg-\(name)",
             ["op": "cluster.register", "cluster": .string(name), "kubeconfig": .string(path), "settings": .object(settings)])
@@ -27,7 +30,8 @@ struct RouteOpsTests {
 
     /// Lists pods through the cluster's client (so through its chosen route).
     static func listPods(_ client: ControlClient, _ name: String) async throws -> [JSONValue] {
-        let list = try await call(client, "list-\(name)-\(UUID().uuidString.prefix(4))", ["op": "k8s.list", "cluster": .string(name), "resource": "pods", "source": "api"])
+        let list = try await call(
+            client, "list-\(name)-\(UUID().uuidString.prefix(4))", ["op": "k8s.list", "cluster": .string(name), "resource": "pods", "source": "api"])
         return list["items"]?.arrayValue ?? []
     }
 
@@ -78,8 +82,9 @@ struct RouteOpsTests {
                 let status = try await Self.probe(client, "b")
                 #expect(status["route"] == "kubectl-proxy")
                 #expect(status["routes"]?["direct"]?["state"] == "failed")
-                #expect(status["routes"]?["direct"]?["last_error"]?.stringValue?.contains("403") == true
-                    || status["routes"]?["direct"]?["last_error"]?.stringValue?.contains("forbidden") == true)
+                #expect(
+                    status["routes"]?["direct"]?["last_error"]?.stringValue?.contains("403") == true
+                        || status["routes"]?["direct"]?["last_error"]?.stringValue?.contains("forbidden") == true)
                 #expect(status["routes"]?["kubectl-proxy"]?["state"] == "healthy")
                 #expect(status["last_switch"]?["route"] == "kubectl-proxy")
                 let pid = Int32(try #require(status["kubectl_pid"]?.intValue))

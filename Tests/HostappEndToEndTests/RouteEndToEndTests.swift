@@ -13,6 +13,12 @@ import Testing
 struct RouteEndToEndTests {
     typealias E = SubsystemsEndToEndTests
 
+    /// The kubectl of the KubeSim referee tests ($KUBECTL), else the daemon's PATH lookup.
+    static var settings: JSONValue {
+        guard let kubectl = ProcessInfo.processInfo.environment["KUBECTL"], !kubectl.isEmpty else { return [:] }
+        return ["route.kubectl_path": .string(kubectl)]
+    }
+
     static func isAlive(_ pid: Int32) -> Bool { ProcessResources.isRunning(pid: pid) }
 
     static func probe(_ client: ControlClient, _ cluster: String) async throws -> JSONValue {
@@ -39,7 +45,11 @@ struct RouteEndToEndTests {
                     let client = try await daemon.client()
                     for name in ["a", "b"] {
                         _ = try await E.call(
-                            client, "r\(name)", ["op": "cluster.register", "cluster": .string(name), "kubeconfig": .string(dir.path + "/\(name).kubeconfig")])
+                            client, "r\(name)",
+                            [
+                                "op": "cluster.register", "cluster": .string(name), "kubeconfig": .string(dir.path + "/\(name).kubeconfig"),
+                                "settings": Self.settings,
+                            ])
                     }
                     let a = try await Self.probe(client, "a")
                     let b = try await Self.probe(client, "b")
@@ -71,7 +81,7 @@ struct RouteEndToEndTests {
                     #expect(after.contains("hostapp_cluster_route_current{cluster_id=\"b\",route=\"direct\"} 1"))
 
                     _ = try await E.call(
-                        client, "ra2", ["op": "cluster.register", "cluster": "a", "kubeconfig": .string(dir.path + "/a.kubeconfig")])
+                        client, "ra2", ["op": "cluster.register", "cluster": "a", "kubeconfig": .string(dir.path + "/a.kubeconfig"), "settings": Self.settings])
                     let again = try await Self.probe(client, "a")
                     let second = Int32(try #require(again["kubectl_pid"]?.intValue))
                     await client.close()
@@ -85,7 +95,8 @@ struct RouteEndToEndTests {
                 defer { daemon.terminate() }
                 _ = try await daemon.waitUntilReady()
                 let client = try await daemon.client()
-                _ = try await E.call(client, "ra3", ["op": "cluster.register", "cluster": "a", "kubeconfig": .string(dir.path + "/a.kubeconfig")])
+                _ = try await E.call(
+                    client, "ra3", ["op": "cluster.register", "cluster": "a", "kubeconfig": .string(dir.path + "/a.kubeconfig"), "settings": Self.settings])
                 let restored = try await Self.probe(client, "a")
                 #expect(restored["route"] == "kubectl-proxy")
                 let pid = Int32(try #require(restored["kubectl_pid"]?.intValue))

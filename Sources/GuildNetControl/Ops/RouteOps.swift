@@ -13,7 +13,8 @@ enum RouteOps {
             guard SettingsSchema.routeStrategies.contains(name) else {
                 throw HostError(
                     .invalidField,
-                    "field \"strategy\" must be one of \(SettingsSchema.routeStrategies.joined(separator: ", ")), got \(String(reflecting: String(name.prefix(100))))")
+                    "field \"strategy\" must be one of \(SettingsSchema.routeStrategies.joined(separator: ", ")), got \(String(reflecting: String(name.prefix(100))))"
+                )
             }
             let routes = try await context.cluster(params).routes
             try await routes.setStrategy(RouteStrategy(setting: name))

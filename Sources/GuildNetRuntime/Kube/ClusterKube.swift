@@ -10,7 +10,8 @@ import Logging
 ///
 /// ```
 /// kube  ClusterKube
-///  ├─ client      KubeClient (own connection pool, QPS/burst limiter, credentials)
+///  ├─ client      KubeClient (own connection pool, QPS/burst limiter, credentials), built for the
+///  │              route the cluster's routes chose (useRoute; the kubeconfig as is until then)
 ///  └─ informers   KubeInformer per (resource, namespace), each a child task of run()
 /// ```
 ///
@@ -219,12 +220,6 @@ public actor ClusterKube: ClusterChild {
         } catch {
             logger.debug("Kubernetes client shutdown after a route change: \(error)")
         }
-    }
-
-    /// The configuration resolved from the kubeconfig (the direct route's), once started.
-    public func kubeconfigConfiguration() -> KubeClusterConfig? {
-        guard case .running(let running) = state else { return nil }
-        return running.config
     }
 
     // MARK: Use
