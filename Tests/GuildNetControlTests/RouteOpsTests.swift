@@ -157,6 +157,7 @@ struct RouteOpsTests {
 
     @Test("(d) microsocks with username/password carries the tailnet route (RFC 1929); a wrong password fails it")
     func tailnetThroughMicrosocksWithPassword() async throws {
+        let logs = LogCapture()
         let socksPort = try await ForwardOpsTests.freePort()
         let proxy = Process()
         proxy.executableURL = URL(fileURLWithPath: try Self.microsocksPath())
@@ -169,7 +170,7 @@ struct RouteOpsTests {
         try await eventually("microsocks listens") { await !LoopbackTCP.isRefused(port: socksPort) }
 
         try await KubeSim.withRunning(options: Self.simOptions()) { sim, endpoint in
-            try await withHostOnSocket { _, client, directory in
+            try await withHostOnSocket(logs: logs) { _, client, directory in
                 // A host name, so microsocks gets ATYP domain and resolves it itself.
                 let text = sim.kubeconfig(endpoint: endpoint).replacingOccurrences(of: "https://127.0.0.1:", with: "https://localhost:")
                 try await Self.register(
@@ -188,8 +189,11 @@ struct RouteOpsTests {
                 #expect(status["routes"]?["tailnet"]?["state"] == "healthy")
                 #expect(try await Self.listPods(client, "d").count == 2)
                 #expect(ProcessResources.tcpConnections(toPort: socksPort) >= 1)
-                // The password never shows.
+                // The password never shows, in replies or logs.
                 #expect(!status.jsonString.contains("route-pass"))
+                #expect(!logs.all.contains { $0.contains("route-pass") || $0.contains("wrong-pass") })
+                let shown = try await call(client, "show", ["op": "settings.get", "cluster": "d", "key": "route.socks5_password"])
+                #expect(!shown.jsonString.contains("route-pass"))
             }
         }
     }
