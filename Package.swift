@@ -151,8 +151,12 @@ let package = Package(
             name: "GuildNetControl",
             dependencies: [
                 "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetStore", "GuildNetKube", "GuildNetRethink",
+                "GuildNetStateDirectory",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // The host proxy's TLS (kubectl sends bearer tokens only over TLS) and its certificate.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
