@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "hostapp-kube-bench", targets: ["KubeBench"]),
         .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
         .executable(name: "hostapp-forward-bench", targets: ["ForwardBench"]),
+        .executable(name: "hostapp-route-bench", targets: ["RouteBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
         // For the fuzz package in Fuzz/ (issue 18), which links the parsers it fuzzes.
@@ -252,6 +253,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "StressTests/ForwardBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RouteBench",
+            dependencies: [
+                "BenchSupport", "GuildNetControl", "GuildNetKube", "GuildNetSimulators", "GuildNetCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "StressTests/RouteBench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
