@@ -88,6 +88,9 @@ struct RouteEndToEndTests {
                     daemon.terminate()
                     _ = try await daemon.waitForExit()
                     #expect(!Self.isAlive(second), "kubectl proxy (pid \(second)) must not outlive a graceful shutdown")
+                    // Stopping is no verdict: no route failure is logged for the healthy cluster.
+                    #expect(daemon.logRecords.contains { $0["event"] == "route_selected" && $0["cluster_id"] == "b" })
+                    #expect(!daemon.logRecords.contains { $0["event"] == "route_failed" && $0["cluster_id"] == "b" })
                 }
 
                 // SIGKILL: nothing runs in the daemon to clean up; the kernel kills kubectl with it.

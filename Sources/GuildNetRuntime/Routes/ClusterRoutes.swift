@@ -248,6 +248,8 @@ public actor ClusterRoutes: ClusterChild {
             let config: KubeClusterConfig
             switch await routeConfig(kind, base: running.base, values: values, timeout: timeout) {
             case .failure(let reason):
+                // Stopping or cancelled (a stopping cluster, a caller gone): no verdict at all.
+                guard !Task.isCancelled, case .running = state else { return }
                 record(kind, RouteProbe.Outcome(latency: .zero, error: reason), probed: false)
                 failures.append("\(kind.rawValue): \(reason)")
                 continue
@@ -256,7 +258,7 @@ public actor ClusterRoutes: ClusterChild {
             }
             guard case .running = state else { return }
             let outcome = await RouteProbe.probe(config, timeout: timeout, logger: logger)
-            guard case .running = state else { return }
+            guard !Task.isCancelled, case .running = state else { return }
             record(kind, outcome, probed: true)
             if let error = outcome.error {
                 failures.append("\(kind.rawValue): \(error)")
@@ -295,10 +297,10 @@ public actor ClusterRoutes: ClusterChild {
         case .direct:
             return .success(RouteConfig.direct(base))
         case .kubectlProxy:
-            guard let kubectl = startKubectl(base: base, configured: values[.routeKubectlPath]) else {
-                let configured = values[.routeKubectlPath]
-                return .failure(
-                    configured.map { "route.kubectl_path \($0) is not an executable" } ?? "no kubectl on PATH (set route.kubectl_path)")
+            let kubectl: KubectlProxyProcess
+            switch startKubectl(base: base, configured: values[.routeKubectlPath]) {
+            case .success(let started): kubectl = started
+            case .failure(let unavailable): return .failure(unavailable.reason)
             }
             // kubectl needs a moment to start; wait for its port at least as long as a probe.
             guard let port = await kubectl.waitForPort(timeout: max(timeout, .seconds(10))) else {
@@ -388,16 +390,18 @@ public actor ClusterRoutes: ClusterChild {
 
     // MARK: kubectl proxy and the relay
 
-    private func startKubectl(base: KubeClusterConfig, configured: String?) -> KubectlProxyProcess? {
-        guard case .running(var running) = state else { return nil }
-        if let existing = running.kubectl { return existing }
-        guard let executable = KubectlProxyProcess.locateKubectl(configured) else { return nil }
+    private func startKubectl(base: KubeClusterConfig, configured: String?) -> Result<KubectlProxyProcess, KubectlUnavailable> {
+        guard case .running(var running) = state else { return .failure(KubectlUnavailable("the cluster is stopping")) }
+        if let existing = running.kubectl { return .success(existing) }
+        guard let executable = KubectlProxyProcess.locateKubectl(configured) else {
+            return .failure(
+                KubectlUnavailable(configured.map { "route.kubectl_path \($0) is not an executable" } ?? "no kubectl on PATH (set route.kubectl_path)"))
+        }
         do {
             let yaml = try KubeconfigLoader.renderYAML(base.renderedDocument())
             try AtomicFile.write(Array(yaml.utf8), to: kubectlKubeconfigPath)
         } catch {
-            logger.error("cannot write kubectl's kubeconfig: \(error)", metadata: ["event": "route_failed", "route": "kubectl-proxy"])
-            return nil
+            return .failure(KubectlUnavailable("cannot write kubectl's kubeconfig: \(error)"))
         }
         let process = KubectlProxyProcess(
             executable: executable,
@@ -405,10 +409,16 @@ public actor ClusterRoutes: ClusterChild {
                 "proxy", "--port=0", "--address=127.0.0.1", "--kubeconfig", kubectlKubeconfigPath, "--context", base.contextName,
             ],
             logger: logger, onRestartServing: { [wakeupContinuation] in wakeupContinuation.yield() })
-        guard running.spawner.spawn({ await process.run() }) else { return nil }
+        guard running.spawner.spawn({ await process.run() }) else { return .failure(KubectlUnavailable("the cluster is stopping")) }
         running.kubectl = process
         state = .running(running)
-        return process
+        return .success(process)
+    }
+
+    /// Why the kubectl-proxy route cannot start.
+    struct KubectlUnavailable: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
     }
 
     private func stopKubectl() async {
