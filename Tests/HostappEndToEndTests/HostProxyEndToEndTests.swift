@@ -63,7 +63,13 @@ struct HostProxyEndToEndTests {
             let ready = try await daemon.waitUntilReady()
             #expect(ready["proxy_port"] != nil)
             let client = try await daemon.client()
-            _ = try await E.call(client, "r", ["op": "cluster.register", "cluster": "sim", "kubeconfig": .string(dir.path + "/sim.kubeconfig")])
+            // No route re-evaluation (a probe is a request to the sim) while the 401s are counted below.
+            _ = try await E.call(
+                client, "r",
+                [
+                    "op": "cluster.register", "cluster": "sim", "kubeconfig": .string(dir.path + "/sim.kubeconfig"),
+                    "settings": ["route.probe_interval_ms": 3_600_000],
+                ])
             let kubeconfig = dir.path + "/proxy.kubeconfig"
             let written = try await E.call(client, "k", ["op": "cluster.kubeconfig", "cluster": "sim", "path": .string(kubeconfig)])
             #expect(written["server"]?.stringValue?.hasSuffix("/clusters/sim") == true)
@@ -111,6 +117,13 @@ struct HostProxyEndToEndTests {
             #expect(try await LoopbackTCP.exchange(port: localPort, send: Array("via host proxy".utf8), expect: 14) == Array("via host proxy".utf8))
 
             // A wrong or a missing token: 401, and nothing reaches the cluster.
+            watch.kill()
+            forward.kill()
+            // The proxy closes its side of each exchange once kubectl's side ends (the sim itself only
+            // notices a closed watch at its next write).
+            try await eventually("the daemon holds no connection to the API server", timeout: .seconds(20)) {
+                ProcessResources.tcpConnections(toPort: endpoint.port, pid: daemon.pid) == 0
+            }
             let before = await sim.requestCount
             let text = try String(contentsOfFile: kubeconfig, encoding: .utf8)
             let token = try #require(text.split(separator: "\n").first { $0.contains("token:") })
@@ -132,7 +145,6 @@ struct HostProxyEndToEndTests {
             let stale = try await runProcess(Self.kubectl, base + ["get", "pods"])
             #expect(stale.exitCode != 0)
             let after = await sim.requestCount
-            // Only the watch's own traffic (none is a new request) may have reached the sim meanwhile.
             #expect(after == before, "requests with a wrong, missing or stale token reached the cluster")
             await client.close()
         }

@@ -361,7 +361,7 @@ public actor ClusterRoutes: ClusterChild {
             }
         }
         if kind != .kubectlProxy, strategy != .pinned(.kubectlProxy) { await stopKubectl() }
-        if kind != .tailnet { stopRelay() }
+        if kind != .tailnet, strategy != .pinned(.tailnet) { stopRelay() }
         for route in RouteKind.allCases {
             metrics.gauge(Self.currentGauge, help: "1 for the API route the cluster uses now, 0 for the others.", labels: [("route", route.rawValue)])
                 .set(Int64(route == kind ? 1 : 0))
