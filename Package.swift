@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "hostapp-kube-bench", targets: ["KubeBench"]),
         .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
         .executable(name: "hostapp-forward-bench", targets: ["ForwardBench"]),
+        .executable(name: "hostapp-route-bench", targets: ["RouteBench"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
         // For the fuzz package in Fuzz/ (issue 18), which links the parsers it fuzzes.
@@ -153,8 +154,12 @@ let package = Package(
             name: "GuildNetControl",
             dependencies: [
                 "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetStore", "GuildNetKube", "GuildNetRethink",
+                "GuildNetStateDirectory",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // The host proxy's TLS (kubectl sends bearer tokens only over TLS) and its certificate.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -251,6 +256,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "StressTests/ForwardBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RouteBench",
+            dependencies: [
+                "BenchSupport", "GuildNetControl", "GuildNetKube", "GuildNetSimulators", "GuildNetCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "StressTests/RouteBench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -9,8 +9,11 @@ public struct ControlDispatcher: ControlLineHandler {
     let ops: [String: ControlOp]
 
     /// - Parameter requestShutdown: called by `host.shutdown` after its reply is queued.
-    public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
-        self.context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
+    /// - Parameter hostProxy: the host proxy (`--proxy-addr`), for `cluster.kubeconfig` and `proxy.rotate_token`.
+    public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void, hostProxy: HostProxyServer? = nil) {
+        var context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
+        context.hostProxy = hostProxy
+        self.context = context
         self.ops = Self.opTable
     }
 
@@ -55,7 +58,7 @@ public struct ControlDispatcher: ControlLineHandler {
     /// The table every dispatcher routes with.
     static var allOps: [ControlOp] {
         HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all + ForwardOps.all
-            + BootstrapOps.all
+            + BootstrapOps.all + RouteOps.all + ProxyOps.all
     }
 
     /// Every op and the fields it accepts, sorted by name: the same table requests are routed
@@ -151,6 +154,8 @@ struct OpContext: Sendable {
     var output: ControlOutput?
     /// Actions to run once this request's reply is queued (starting subscription pumps).
     var afterReply: AfterReply?
+    /// The host proxy, when the daemon serves one.
+    var hostProxy: HostProxyServer?
 
     init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.host = host

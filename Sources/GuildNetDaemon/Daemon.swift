@@ -67,11 +67,20 @@ public enum Daemon {
 
         let (shutdownRequests, shutdownContinuation) = AsyncStream<Void>.makeStream()
         let requestShutdown: @Sendable () -> Void = { shutdownContinuation.finish() }
-        let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: requestShutdown)
+        let hostProxy = try options.proxyAddress.map { address in
+            HostProxyServer(
+                host: host, address: (address.host, address.port), credentials: try HostProxyCredentials(stateDirectory: options.stateDirectory),
+                logger: logger)
+        }
+        let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: requestShutdown, hostProxy: hostProxy)
         // The host itself is one of the participants, so `host_ready` always follows `host_start`.
-        let readiness = Readiness(expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0), logger: logger)
+        let readiness = Readiness(
+            expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0) + (hostProxy != nil ? 1 : 0), logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let hostProxy {
+            services.append(.init(service: ProxyService(server: hostProxy, readiness: readiness), serviceName: "host-proxy"))
+        }
         if let address = options.metricsAddress {
             let server = MetricsHTTPServer(address: address, metrics: configuration.metrics, logger: logger) { port in
                 await readiness.ready("metrics", ["metrics_port": .stringConvertible(port)])
@@ -117,6 +126,22 @@ struct HostService: Service {
             await host.run { await readiness.ready("host", [:]) }
         } onGracefulShutdown: {
             host.beginShutdown()
+        }
+    }
+}
+
+/// The host proxy; stops accepting on graceful shutdown.
+struct ProxyService: Service {
+    let server: HostProxyServer
+    let readiness: Readiness
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await server.run(onListening: { port in await readiness.ready("proxy", ["proxy_port": .stringConvertible(port)]) })
+            }
+        } catch is CancellationError {
+            return
         }
     }
 }

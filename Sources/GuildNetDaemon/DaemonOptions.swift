@@ -14,6 +14,8 @@ public struct DaemonOptions: Sendable {
     public var useStdin = false
     /// The loopback `/metrics` listener; `nil` serves none.
     public var metricsAddress: MetricsAddress?
+    /// The host proxy (`/clusters/{cluster}/…` over HTTPS for kubectl) on this loopback address; `nil` serves none.
+    public var proxyAddress: MetricsAddress?
     /// Host config file (JSON, `{"settings":{…}}`).
     public var configFile: String?
     /// `.env` file: `GUILDNET_SETTING_*` variables (env layer) and GuildNet's own variables (global layer).

@@ -18,7 +18,7 @@ import Logging
 ///  ├─ kube      ClusterKube      KubeClient + informers (each informer a child task)
 ///  ├─ rethink   ClusterRethink   RethinkConnector: pool + changefeeds (each feed a child task)
 ///  ├─ forwards  ClusterForwards  port-forwards: a listener each, one tunnel per connection, health checks
-///  └─ …         later subsystems (routes) join here
+///  └─ routes    ClusterRoutes    API routes (direct, kubectl-proxy, tailnet): probes, kubectl process, choice
 /// ```
 ///
 /// Lifecycle: `registering → starting → ready | degraded → stopping → stopped`. ``run()`` is the
@@ -40,6 +40,8 @@ public actor ClusterActor {
     public nonisolated let rethink: ClusterRethink
     /// The cluster's port-forwards.
     public nonisolated let forwards: ClusterForwards
+    /// The cluster's API routes: which way its client reaches the API server.
+    public nonisolated let routes: ClusterRoutes
     /// Supervised children, in start order (metrics is started before them and outlives them).
     nonisolated let children: [any ClusterChild]
 
@@ -99,8 +101,11 @@ public actor ClusterActor {
             settings: settings, metrics: metrics, logger: logger)
         self.rethink = ClusterRethink(settings: settings, kube: kube, metrics: metrics, logger: logger)
         self.forwards = ClusterForwards(kube: kube, settings: settings, metrics: metrics, logger: logger)
+        self.routes = ClusterRoutes(
+            kubeconfig: registration.kubeconfig?.config, loadKubeconfig: { try await storage.kubeconfig(of: id) }, kube: kube,
+            settings: settings, metrics: metrics, directory: paths.directory, logger: logger)
         let context = ClusterContext(cluster: id, paths: paths, logger: logger, metrics: metrics)
-        self.children = [store, settings, kube, rethink, forwards] + configuration.extraChildren(context)
+        self.children = [store, settings, kube, rethink, forwards, routes] + configuration.extraChildren(context)
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()
         counters.increment(.cluster)
         metrics.lifecycle(.create)
@@ -139,8 +144,11 @@ public actor ClusterActor {
             metrics.registerChild(child.childID)
         }
         // A settings change (reload or write) is applied to the children that depend on the keys.
-        let rethink = self.rethink
-        await settings.onChange { keys in await rethink.settingsChanged(keys) }
+        let (rethink, routes) = (self.rethink, self.routes)
+        await settings.onChange { keys in
+            await rethink.settingsChanged(keys)
+            await routes.settingsChanged(keys)
+        }
         await withDiscardingTaskGroup { group in
             for child in children {
                 group.addTask { await self.supervise(child) }

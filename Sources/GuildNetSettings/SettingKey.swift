@@ -157,5 +157,5 @@ extension SettingsSchema {
             SettingKey<Int>.kubeRequestTimeoutSeconds.erased, SettingKey<Int>.forwardHealthIntervalMilliseconds.erased,
             SettingKey<Int>.forwardMaxRestarts.erased,
         ]
-        + guildNetKeys
+        + guildNetKeys + routeKeys
 }

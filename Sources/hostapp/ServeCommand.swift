@@ -27,6 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Serve Prometheus metrics on GET /metrics at this loopback HOST:PORT (port 0 picks one).")
     var metricsAddr: String?
 
+    @Option(
+        name: .long,
+        help: "Serve the host proxy (HTTPS /clusters/{cluster}/... for kubectl, bearer token in <state-dir>/proxy-token) at this loopback HOST:PORT.")
+    var proxyAddr: String?
+
     @Option(name: .long, help: "Host config file (JSON: {\"settings\": {...}}), the global settings layer.")
     var config: String?
 
@@ -103,6 +108,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         do {
             if let metricsAddr { options.metricsAddress = try MetricsAddress.parse(metricsAddr) }
+            if let proxyAddr {
+                do {
+                    options.proxyAddress = try MetricsAddress.parse(proxyAddr)
+                } catch {
+                    throw HostError(.configInvalid, error.message.replacingOccurrences(of: "metrics address", with: "proxy address"))
+                }
+            }
             try await Daemon.run(options, environment: ProcessInfo.processInfo.environment, logger: logger)
         } catch let error as HostError {
             logger.critical("cannot serve: \(error.message)", metadata: ["event": "daemon_failed", "code": .string(error.code.rawValue)])

@@ -107,3 +107,15 @@ public enum ProcessResources {
         return 0
     }
 }
+
+extension ProcessResources {
+    /// `true` while process `pid` exists and is not a zombie (a killed process not yet reaped by
+    /// whoever adopted it counts as gone).
+    public static func isRunning(pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).prefix(1)
+        return state != "Z" && state != "X"
+    }
+}

@@ -34,7 +34,9 @@ public func fuzzGuildNetConfig(_ start: UnsafeRawPointer, _ count: Int) -> CInt 
         }
     } catch {
         precondition(error.code == .configInvalid, "reader failed with \(error.code.rawValue), not config_invalid")
-        precondition(error.message.contains("config.json") || error.message.contains(".env") || error.message.contains("guildnet.config"), "error does not name the file")
+        precondition(
+            error.message.contains("config.json") || error.message.contains(".env") || error.message.contains("guildnet.config"), "error does not name the file"
+        )
     }
     return 0
 }

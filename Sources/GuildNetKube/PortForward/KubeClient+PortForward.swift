@@ -184,7 +184,7 @@ extension KubeClient {
     /// Adds the proxy stage to a new connection: a SOCKS5 handshake (its handler holds the TLS
     /// handshake's writes until the proxy connected), or an HTTP `CONNECT` whose handlers are
     /// removed once the proxy answered 2xx. Succeeds when TLS and HTTP may be added behind it.
-    private static func throughProxy(_ target: KubeTunnelTarget, channel: any Channel, deadline: Duration) -> EventLoopFuture<Void> {
+    static func throughProxy(_ target: KubeTunnelTarget, channel: any Channel, deadline: Duration) -> EventLoopFuture<Void> {
         switch target.proxy {
         case nil:
             return channel.eventLoop.makeSucceededVoidFuture()
@@ -223,7 +223,7 @@ extension KubeClient {
 
     /// The TLS context of tunnels: built once per client for its kubeconfig credentials (an exec
     /// plugin's client certificate gets its own per call).
-    private func tunnelSSLContext(_ credentialTLS: TLSConfiguration?) throws -> NIOSSLContext? {
+    func tunnelSSLContext(_ credentialTLS: TLSConfiguration?) throws -> NIOSSLContext? {
         if var perCredential = credentialTLS {
             perCredential.applicationProtocols = ["http/1.1"]
             return try NIOSSLContext(configuration: perCredential)

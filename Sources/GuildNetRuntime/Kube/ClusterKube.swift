@@ -10,7 +10,8 @@ import Logging
 ///
 /// ```
 /// kube  ClusterKube
-///  ├─ client      KubeClient (own connection pool, QPS/burst limiter, credentials)
+///  ├─ client      KubeClient (own connection pool, QPS/burst limiter, credentials), built for the
+///  │              route the cluster's routes chose (useRoute; the kubeconfig as is until then)
 ///  └─ informers   KubeInformer per (resource, namespace), each a child task of run()
 /// ```
 ///
@@ -43,13 +44,20 @@ public actor ClusterKube: ClusterChild {
     }
 
     private struct Running {
-        let client: KubeClient
+        var client: KubeClient
+        /// The kubeconfig's configuration (the direct route's), whatever route the client uses.
         let config: KubeClusterConfig
+        /// What ``client`` was built from (the route's configuration, or ``config``).
+        var clientConfig: KubeClusterConfig
+        let options: KubeClientOptions
         let spawner: TaskSpawner
         var informers: [InformerID: KubeInformer] = [:]
     }
 
     private var state = State.idle
+    /// The route the client goes through and its configuration, set by the cluster's routes
+    /// (``useRoute(_:config:)``); kept across restarts of this child. `nil`: the kubeconfig as is.
+    private var route: (name: String, config: KubeClusterConfig)?
 
     /// Identifies one informer of the cluster.
     struct InformerID: Hashable {
@@ -91,13 +99,13 @@ public actor ClusterKube: ClusterChild {
         options.qps = Double(values[.kubeQPS])
         options.burst = values[.kubeBurst]
         options.requestTimeout = .seconds(values[.kubeRequestTimeoutSeconds])
-        let client = try KubeClient.make(config: config, options: options, logger: logger)
+        let client = try KubeClient.make(config: route?.config ?? config, options: options, logger: logger)
         guard case .idle = state else {
             // stop() ran while the settings were read: nothing may stay open.
             try? await client.shutdown()
             return
         }
-        state = .running(Running(client: client, config: config, spawner: TaskSpawner()))
+        state = .running(Running(client: client, config: config, clientConfig: route?.config ?? config, options: options, spawner: TaskSpawner()))
     }
 
     /// Runs every informer as a child task, and the metrics sampler, until cancelled.
@@ -159,6 +167,7 @@ public actor ClusterKube: ClusterChild {
         var details: [String: JSONValue] = [
             "configured": true,
             "server": .string(running.client.server),
+            "route": .string(route?.name ?? RouteKind.direct.rawValue),
             "context": .string(running.config.contextName),
             "requests": .int(Int64(stats.requests)),
             "failures": .int(Int64(stats.failures)),
@@ -175,6 +184,42 @@ public actor ClusterKube: ClusterChild {
         }
         details["informers"] = .array(list)
         return details
+    }
+
+    // MARK: Routes
+
+    /// Makes the client go through `config` (the chosen route named `name`): a new client is built
+    /// with the same options, informers of the old one end (their subscribers get a final event
+    /// with code `route_changed` and may subscribe again) and the old client is shut down. Forwards
+    /// and later requests use the new client. A no-op when the route and its configuration are
+    /// unchanged (the first choice of `direct` keeps the client built at start); before the child
+    /// runs, the route is kept for its start.
+    /// - Throws: `kubeconfig_invalid` when the route's configuration cannot make a client.
+    public func useRoute(_ name: String, config: KubeClusterConfig) async throws {
+        guard case .running(var running) = state else {
+            route = (name, config)
+            return
+        }
+        guard running.clientConfig != config else {
+            route = (name, config)
+            return
+        }
+        let client = try KubeClient.make(config: config, options: running.options, logger: logger)
+        let previous = running
+        running.client = client
+        running.clientConfig = config
+        running.informers = [:]
+        route = (name, config)
+        state = .running(running)
+        publishedRequests = 0
+        publishedFailures = 0
+        let reason = HostError(.routeChanged, "the cluster's API route changed to \(name); subscribe again")
+        for informer in previous.informers.values { await informer.shutdown(reason: reason) }
+        do {
+            try await previous.client.shutdown()
+        } catch {
+            logger.debug("Kubernetes client shutdown after a route change: \(error)")
+        }
     }
 
     // MARK: Use

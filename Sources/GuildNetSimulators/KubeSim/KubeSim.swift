@@ -30,6 +30,9 @@ public struct KubeSimOptions: Sendable {
     public var bookmarkInterval: Duration = .seconds(5)
     /// Watch duration when the request carries no `timeoutSeconds`.
     public var defaultWatchTimeout: Duration = .seconds(1800)
+    /// Refuse (403) every HTTP request without `X-Forwarded-For`: a server reachable only through a
+    /// relaying proxy such as `kubectl proxy` (which adds the header), never by a client directly.
+    public var requireForwardedFor = false
     /// `status.phase` given to pods created without one.
     public var defaultPodPhase: String = "Running"
     /// Hummingbird's logger (errors only by default, so `hostapp sim` keeps stdout clean).

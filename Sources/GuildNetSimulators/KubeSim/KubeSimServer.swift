@@ -86,6 +86,10 @@ struct KubeSimResponder: HTTPResponder {
     // MARK: - Auth
 
     private func authenticate(_ request: Request, context: KubeSimContext) async throws {
+        if shared.options.requireForwardedFor, !request.headers.contains(where: { $0.name.canonicalName == "x-forwarded-for" }) {
+            throw KubeStatusError(
+                code: 403, reason: "Forbidden", message: "forbidden: this server accepts only requests relayed by a proxy (X-Forwarded-For)")
+        }
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
