@@ -91,7 +91,8 @@ import Testing
             await sim.stallReplies()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 { group.addTask { _ = try? await connector.run(.dbList()) } }
-                try await eventually("4 connections") { RethinkHarness.clientSockets(toPort: endpoint.port) == 4 }
+                // Each connection does a SCRAM handshake (PBKDF2), slow in a debug build on a loaded machine.
+                try await eventually("4 connections", timeout: .seconds(60)) { RethinkHarness.clientSockets(toPort: endpoint.port) == 4 }
                 await connector.shutdown()
                 try await group.waitForAll()
             }

@@ -235,7 +235,9 @@ struct RestartEndToEndTests {
     }
 
     @Test func changefeedSurvivesAFlappingServer() async throws {
-        try await RethinkSim.withRunning(options: Self.rethinkOptions(unavailableFor: .milliseconds(500))) { rethink, endpoint in
+        // The window is long enough for the daemon's retry to land inside it on a loaded machine (with
+        // 500 ms, a retry delayed past the window resumed without a refusal and the test waited forever).
+        try await RethinkSim.withRunning(options: Self.rethinkOptions(unavailableFor: .seconds(2))) { rethink, endpoint in
             try await rethink.createTable("jobs", database: "test")
             try await Self.withDaemon(settings: Self.rethinkSettings(endpoint)) { client, _ in
                 let feed = try #require(
@@ -250,7 +252,7 @@ struct RestartEndToEndTests {
                     let refusals = status["feed_unavailable_retries"]?.intValue ?? 0
                     await rethink.restart()
                     try await rethink.insert([["id": .string("flap-\(round)")]], table: "jobs", database: "test")
-                    try await eventually("the feed was refused after restart \(round)") {
+                    try await eventually("the feed was refused after restart \(round)", timeout: .seconds(30)) {
                         let now = try await E.call(client, "p\(round)", ["op": "rethink.status", "cluster": "restarts"])
                         return (now["feed_unavailable_retries"]?.intValue ?? 0) > refusals
                     }
