@@ -3,7 +3,6 @@ import Foundation
 import GuildNetControl
 import GuildNetCore
 import GuildNetSettings
-import GuildNetStateDirectory
 
 /// `hostapp bootstrap --from guildnet.config [--cluster NAME] [--dry-run]`: registers a cluster
 /// from GuildNet's join bundle through the running daemon (op `cluster.bootstrap`). `--dry-run`
@@ -55,35 +54,14 @@ struct BootstrapCommand: AsyncParsableCommand {
         }
         var request: [String: JSONValue] = ["id": "bootstrap", "op": "cluster.bootstrap", "path": .string(path)]
         if let cluster { request["cluster"] = .string(cluster) }
-        let target = try target()
-        let reply: [UInt8]
-        do {
-            let client = try await ControlClient.connect(path: target.socket)
-            do {
-                reply = try await client.request(JSONValue.object(request).jsonString, id: "bootstrap", timeout: .seconds(timeout))
-            } catch {
-                await client.close()
-                throw error
-            }
-            await client.close()
-        } catch {
-            FileHandle.standardError.write(Data(DaemonReachability.explain(error, target: target).utf8))
-            throw ExitCode(2)
-        }
+        let reply = try await target().send(request, id: "bootstrap", timeout: timeout)
         let parsed = try? JSONParser.parse(reply)
         print(parsed.map(HumanOutput.render) ?? String(decoding: reply, as: UTF8.self), terminator: parsed == nil ? "\n" : "")
         if parsed?["ok"] != .bool(true) { throw ExitCode(1) }
     }
 
     private func target() throws -> DaemonTarget {
-        if let socket { return DaemonTarget(socket: socket, source: .socketFlag) }
-        if let stateDir {
-            let directory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
-            return DaemonTarget(socket: StateDirectory(directory).socket, source: .stateDirectory(stateDir))
-        }
-        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
-            return DaemonTarget(socket: env, source: .environment)
-        }
-        throw ValidationError("which daemon? Give --state-dir DIR, --socket PATH, or set HOSTAPP_SOCKET (or use --dry-run)")
+        try DaemonTarget.choose(
+            socket: socket, stateDir: stateDir, missing: "which daemon? Give --state-dir DIR, --socket PATH, or set HOSTAPP_SOCKET (or use --dry-run)")
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import GuildNetControl
 import GuildNetCore
-import GuildNetStateDirectory
 
 struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,21 +37,7 @@ struct CtlCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let request = try request()
-        let target = try target()
-        let reply: [UInt8]
-        do {
-            let client = try await ControlClient.connect(path: target.socket)
-            do {
-                reply = try await client.request(JSONValue.object(request).jsonString, id: "ctl", timeout: .seconds(timeout))
-            } catch {
-                await client.close()
-                throw error
-            }
-            await client.close()
-        } catch {
-            FileHandle.standardError.write(Data(DaemonReachability.explain(error, target: target).utf8))
-            throw ExitCode(2)
-        }
+        let reply = try await target().send(request, id: "ctl", timeout: timeout)
         let parsed = try? JSONParser.parse(reply)
         if output == "json" || parsed == nil {
             print(String(decoding: reply, as: UTF8.self))
@@ -95,16 +80,9 @@ struct CtlCommand: AsyncParsableCommand {
 
     /// Which socket to use, and where that choice came from: flags win over the environment.
     func target() throws -> DaemonTarget {
-        if let socket { return DaemonTarget(socket: socket, source: .socketFlag) }
-        if let stateDir {
-            let directory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
-            return DaemonTarget(socket: StateDirectory(directory).socket, source: .stateDirectory(stateDir))
-        }
-        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
-            return DaemonTarget(socket: env, source: .environment)
-        }
-        throw ValidationError(
-            "which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
+        try DaemonTarget.choose(
+            socket: socket, stateDir: stateDir,
+            missing: "which daemon? Give --state-dir DIR (the directory `hostapp serve --state-dir DIR` runs on), --socket PATH, or set HOSTAPP_SOCKET")
     }
 }
 

@@ -1,5 +1,8 @@
+import ArgumentParser
 import Foundation
+import GuildNetControl
 import GuildNetCore
+import GuildNetStateDirectory
 
 /// The socket `hostapp ctl` talks to, and which option chose it.
 struct DaemonTarget {
@@ -11,6 +14,39 @@ struct DaemonTarget {
 
     let socket: String
     let source: Source
+
+    /// The daemon a command talks to: `--socket`, else the socket of `--state-dir`, else
+    /// `HOSTAPP_SOCKET`; `missing` is the message when none is given.
+    static func choose(socket: String?, stateDir: String?, missing: String) throws -> DaemonTarget {
+        if let socket { return DaemonTarget(socket: socket, source: .socketFlag) }
+        if let stateDir {
+            let directory = URL(fileURLWithPath: stateDir).standardizedFileURL.path
+            return DaemonTarget(socket: StateDirectory(directory).socket, source: .stateDirectory(stateDir))
+        }
+        if let env = ProcessInfo.processInfo.environment["HOSTAPP_SOCKET"], !env.isEmpty {
+            return DaemonTarget(socket: env, source: .environment)
+        }
+        throw ValidationError(missing)
+    }
+
+    /// Sends one request and returns the reply line. When the daemon cannot be reached, explains
+    /// the likely cause on standard error and exits with status 2.
+    func send(_ request: [String: JSONValue], id: String, timeout: Int) async throws -> [UInt8] {
+        do {
+            let client = try await ControlClient.connect(path: socket)
+            do {
+                let reply = try await client.request(JSONValue.object(request).jsonString, id: id, timeout: .seconds(timeout))
+                await client.close()
+                return reply
+            } catch {
+                await client.close()
+                throw error
+            }
+        } catch {
+            FileHandle.standardError.write(Data(DaemonReachability.explain(error, target: self).utf8))
+            throw ExitCode(2)
+        }
+    }
 }
 
 /// Turns a failure to reach the daemon into its likely cause and the next step.
