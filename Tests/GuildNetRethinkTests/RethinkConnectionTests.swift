@@ -197,7 +197,7 @@ import Testing
         try await RethinkSim.withRunning(options: RethinkHarness.simOptions()) { sim, endpoint in
             try await sim.createTable("t", database: "test")
             try await sim.insert([["id": 1, "blob": .string(String(repeating: "x", count: 4096))]], table: "t", database: "test")
-            let options = RethinkConnection.Options(connectTimeout: .seconds(5), maxResponseBytes: 1024)
+            let options = RethinkConnection.Options(connectTimeout: RethinkHarness.connectTimeout, maxResponseBytes: 1024)
             let connection = try await RethinkHarness.connect(endpoint, options: options)
             let error = await RethinkHarness.hostError { _ = try await connection.run(ReQL.db("test").table("t").get(1)) }
             #expect(error?.code == .rethinkProtocolError)

@@ -21,13 +21,18 @@ enum RethinkHarness {
     /// A logger whose lines are captured, not printed (tests that expect failures log errors).
     static var logger: Logger { LogCapture().logger(label: "test.rethink") }
 
+    /// The connect deadline (TCP, handshake and SCRAM) of connections that are meant to succeed:
+    /// generous, because the whole suite runs in parallel on 2 cores in a debug build. Tests of
+    /// the deadline itself set their own.
+    static let connectTimeout: Duration = .seconds(30)
+
     static func address(_ endpoint: RethinkSimEndpoint) -> RethinkAddress {
         RethinkAddress(host: endpoint.host, port: endpoint.port)
     }
 
     static func connect(
         _ endpoint: RethinkSimEndpoint, user: String = "admin", password: String = "",
-        options: RethinkConnection.Options = RethinkConnection.Options(connectTimeout: .seconds(5))
+        options: RethinkConnection.Options = RethinkConnection.Options(connectTimeout: RethinkHarness.connectTimeout)
     ) async throws -> RethinkConnection {
         try await RethinkConnection.connect(to: address(endpoint), user: user, password: password, options: options, logger: logger)
     }
@@ -39,7 +44,7 @@ enum RethinkHarness {
     ) -> RethinkConnectorConfiguration {
         RethinkConnectorConfiguration(
             address: endpoint.map(address), user: "admin", password: password, maxConnections: maxConnections,
-            connectTimeout: .seconds(5), queryTimeout: queryTimeout, maxFeeds: maxFeeds, feedBufferLimit: feedBufferLimit,
+            connectTimeout: connectTimeout, queryTimeout: queryTimeout, maxFeeds: maxFeeds, feedBufferLimit: feedBufferLimit,
             feedOverflow: overflow, feedEventsPerSecond: feedEventsPerSecond, feedBurst: feedBurst,
             reconnectBackoff: Backoff(initial: .milliseconds(10), cap: .milliseconds(200)))
     }
