@@ -126,6 +126,8 @@ struct RethinkOpsTests {
                         "op": "cluster.register", "cluster": "r-w",
                         "settings": [
                             "rethinkdb.address": .string("\(endpoint.host):\(endpoint.port)"), "rethinkdb.user": "app", "rethinkdb.password": "wrong",
+                            // The SCRAM exchange must finish (and fail on the password) even under ThreadSanitizer on 2 cores.
+                            "rethinkdb.connect_timeout_seconds": 60,
                         ],
                     ])
                 let auth = try await callFailing(client, "w", ["op": "rethink.warmup", "cluster": "r-w"])
