@@ -156,7 +156,9 @@ let package = Package(
                 "GuildNetCore", "GuildNetRuntime", "GuildNetSettings", "GuildNetStore", "GuildNetKube", "GuildNetRethink",
                 "GuildNetStateDirectory",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                // The host proxy relays requests over each cluster's pooled client (AsyncHTTPClient).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // The host proxy's TLS (kubectl sends bearer tokens only over TLS) and its certificate.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"),
@@ -351,7 +353,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HostappEndToEndTests",
-            dependencies: ["hostapp", "GuildNetControl", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "hostapp", "GuildNetControl", "GuildNetCore", "GuildNetSimulators", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                // The host proxy keep-alive test speaks HTTPS itself.
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

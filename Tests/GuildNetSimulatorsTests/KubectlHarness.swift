@@ -78,13 +78,8 @@ final class StreamingProcess: Sendable {
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
         let collected = self.collected
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                collected.withLock { $0.append(contentsOf: data) }
-            }
+        PipeDrain.start(pipe.fileHandleForReading) { data in
+            collected.withLock { $0.append(contentsOf: data) }
         }
         let status = self.status
         process.terminationHandler = { finished in

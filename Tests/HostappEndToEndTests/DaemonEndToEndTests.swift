@@ -138,14 +138,8 @@ struct DaemonEndToEndTests {
         // Both outputs are drained while the input is written, so backpressure never stalls the daemon.
         let replies = LockedValue(Data())
         let logs = LockedValue(Data())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            replies.withLock { $0.append(data) }
-        }
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            logs.withLock { $0.append(data) }
-        }
+        PipeDrain.start(output.fileHandleForReading) { data in replies.withLock { $0.append(data) } }
+        PipeDrain.start(errors.fileHandleForReading) { data in logs.withLock { $0.append(data) } }
         try process.run()
         let (lanes, rounds) = (8, 125)
         var requests: [String] = []

@@ -32,12 +32,7 @@ struct HostProxyEndToEndTests {
             process.standardError = pipe
             process.standardInput = FileHandle.nullDevice
             let collected = self.collected
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty {
-                    handle.readabilityHandler = nil
-                    return
-                }
+            PipeDrain.start(pipe.fileHandleForReading) { data in
                 collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
             try process.run()
@@ -86,9 +81,10 @@ struct HostProxyEndToEndTests {
             #expect(pods.output.contains("pod/sim-"))
 
             // get -w sees a later change as it happens (the chunked stream is relayed as it arrives).
+            let watchesBefore = await sim.openWatchCount
             let watch = try RunningKubectl(base.dropLast(2) + ["get", "configmaps", "-w", "-o", "name"])
             defer { watch.kill() }
-            try await eventually("the watch is open") { await sim.openWatchCount >= 1 }
+            try await eventually("the watch is open") { await sim.openWatchCount > watchesBefore }
 
             // apply, then delete.
             let manifest = dir.path + "/cm.yaml"
@@ -119,10 +115,13 @@ struct HostProxyEndToEndTests {
             // A wrong or a missing token: 401, and nothing reaches the cluster.
             watch.kill()
             forward.kill()
-            // The proxy closes its side of each exchange once kubectl's side ends (the sim itself only
-            // notices a closed watch at its next write).
-            try await eventually("the daemon holds no connection to the API server", timeout: .seconds(20)) {
-                ProcessResources.tcpConnections(toPort: endpoint.port, pid: daemon.pid) == 0
+            // The proxy cancels a relayed watch once kubectl's side ends: the sim notices a closed
+            // watch at its next write, so each attempt writes a ConfigMap.
+            var pokes = 0
+            try await eventually("the relayed watch ended with kubectl's", timeout: .seconds(20)) {
+                pokes += 1
+                _ = try await sim.create(.configmaps, ["metadata": ["name": .string("poke-\(pokes)")]])
+                return await sim.openWatchCount == watchesBefore
             }
             let before = await sim.requestCount
             let text = try String(contentsOfFile: kubeconfig, encoding: .utf8)

@@ -29,13 +29,13 @@ final class HostappProcess: Sendable {
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            self?.absorb(handle.availableData)
-        }
+        let lines = stderrLines
+        let partial = self.partial
+        PipeDrain.start(errorPipe.fileHandleForReading) { data in Self.absorb(data, partial: partial, into: lines) }
         try process.run()
     }
 
-    private func absorb(_ data: Data) {
+    private static func absorb(_ data: Data, partial: LockedValue<Data>, into stderrLines: LockedValue<[String]>) {
         guard !data.isEmpty else { return }
         let lines: [String] = partial.withLock { buffer in
             buffer.append(data)

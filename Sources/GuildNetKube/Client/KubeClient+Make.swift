@@ -90,9 +90,13 @@ extension KubeClient {
         let authenticator = KubeAuthenticator(config: config, baseTLS: tls)
         // Created last: nothing above may throw once the HTTPClient exists (it must be shut down).
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration, backgroundActivityLogger: disabledLogger)
+        var relayConfiguration = configuration
+        relayConfiguration.timeout.read = nil
+        let relayHTTP = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: relayConfiguration, backgroundActivityLogger: disabledLogger)
         return KubeClient(
             server: trimmedServer, baseURL: baseURL,
-            defaultNamespace: config.namespace, options: options, http: http, tunnelTarget: tunnelTarget, authenticator: authenticator,
+            defaultNamespace: config.namespace, options: options, http: http, relayHTTP: relayHTTP, tunnelTarget: tunnelTarget, authenticator: authenticator,
             logger: logger)
     }
 

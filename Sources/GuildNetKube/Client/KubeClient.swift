@@ -23,6 +23,10 @@ public final class KubeClient: Sendable {
     public let limiter: TokenBucket
 
     let http: HTTPClient
+    /// The pool of requests relayed for the host proxy (``relay(_:)``): apart from `http`, so that
+    /// relayed watches never take the informers' connections, and without a read timeout (a
+    /// relayed watch may stay quiet for as long as its client wants).
+    let relayHTTP: HTTPClient
     /// `scheme://host:port[/prefix]` used to build request URLs (the TLS server name stands in
     /// for the host when the kubeconfig sets `tls-server-name`; see the factory).
     let baseURL: String
@@ -37,7 +41,7 @@ public final class KubeClient: Sendable {
 
     init(
         server: String, baseURL: String, defaultNamespace: String, options: KubeClientOptions, http: HTTPClient,
-        tunnelTarget: KubeTunnelTarget, authenticator: KubeAuthenticator, logger: Logger
+        relayHTTP: HTTPClient, tunnelTarget: KubeTunnelTarget, authenticator: KubeAuthenticator, logger: Logger
     ) {
         self.tunnelTarget = tunnelTarget
         self.server = server
@@ -45,6 +49,7 @@ public final class KubeClient: Sendable {
         self.defaultNamespace = defaultNamespace
         self.options = options
         self.http = http
+        self.relayHTTP = relayHTTP
         self.authenticator = authenticator
         self.logger = logger
         limiter = TokenBucket(rate: options.qps, burst: options.burst)
@@ -69,7 +74,11 @@ public final class KubeClient: Sendable {
         }
         guard first else { return }
         do {
-            try await http.shutdown()
+            // Both pools are closed even when the first one fails to.
+            var firstError: (any Error)?
+            do { try await http.shutdown() } catch { firstError = error }
+            try await relayHTTP.shutdown()
+            if let firstError { throw firstError }
         } catch {
             throw HostError(.k8sTransport, "closing the Kubernetes client of \(server) failed: \(Self.describe(error))")
         }

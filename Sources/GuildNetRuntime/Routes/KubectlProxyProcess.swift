@@ -10,7 +10,7 @@ import Logging
 /// kubectl is started through `setpriv --pdeathsig KILL` when setpriv exists, so the kernel kills
 /// it when the daemon dies, even by SIGKILL (`PR_SET_PDEATHSIG` survives the exec of kubectl,
 /// which keeps setpriv's PID). Nothing here blocks a thread: the exit is reported by Foundation's
-/// `terminationHandler`, the output by the pipe's `readabilityHandler`.
+/// `terminationHandler`, the output read by ``PipeLineReader`` on NIO's event loop.
 actor KubectlProxyProcess {
     /// The kubectl binary and the arguments after it.
     let executable: String
@@ -115,11 +115,8 @@ actor KubectlProxyProcess {
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
-        let (lines, linesContinuation) = AsyncStream<(Bool, String)>.makeStream()
         let exited = OneShotGate()
         let exitStatus = LockedValue<Int32>(0)
-        Self.readLines(stdout.fileHandleForReading, isError: false, into: linesContinuation)
-        Self.readLines(stderr.fileHandleForReading, isError: true, into: linesContinuation)
         // Runs after Foundation reaped the process (waitpid): from then on its PID is gone.
         process.terminationHandler = { ended in
             exitStatus.withLock { $0 = ended.terminationStatus }
@@ -129,11 +126,14 @@ actor KubectlProxyProcess {
             try process.run()
         } catch {
             lastError = "cannot start \(executable): \(error.localizedDescription)"
-            stdout.fileHandleForReading.readabilityHandler = nil
-            stderr.fileHandleForReading.readabilityHandler = nil
-            linesContinuation.finish()
+            try? stdout.fileHandleForReading.close()
+            try? stderr.fileHandleForReading.close()
             return
         }
+        // The read ends go to NIO (its own descriptors); Foundation's handles are closed at once.
+        let outputs = [(dup(stdout.fileHandleForReading.fileDescriptor), false), (dup(stderr.fileHandleForReading.fileDescriptor), true)]
+        try? stdout.fileHandleForReading.close()
+        try? stderr.fileHandleForReading.close()
         starts += 1
         let processID = process.processIdentifier
         pid = processID
@@ -142,10 +142,11 @@ actor KubectlProxyProcess {
             metadata: ["event": "route_kubectl_started", "route": "kubectl-proxy", "pid": .stringConvertible(processID)])
         if stopped { kill(processID, SIGKILL) }
 
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await (isError, line) in lines {
-                    await self.consume(line, isError: isError)
+        await withTaskGroup(of: Bool.self) { group in
+            for (descriptor, isError) in outputs where descriptor >= 0 {
+                group.addTask {
+                    await PipeLineReader.read(descriptor: descriptor) { line in await self.consume(line, isError: isError) }
+                    return true
                 }
             }
             // The exit, waited for even when the task is cancelled (kill, then wait for the reaping).
@@ -154,15 +155,17 @@ actor KubectlProxyProcess {
             } onCancel: {
                 kill(processID, SIGKILL)
             }
-            self.exited(exitStatus.withLock { $0 })
-            linesContinuation.finish()
+            // kubectl's last lines (why it exited) are read to the end of its pipes, for at most 2 s.
+            group.addTask {
+                try? await Task.sleep(for: .seconds(2))
+                return false
+            }
+            var drained = 0
+            while drained < outputs.filter({ $0.0 >= 0 }).count, let readerEnded = await group.next(), readerEnded { drained += 1 }
             group.cancelAll()
         }
+        self.exited(exitStatus.withLock { $0 })
         withExtendedLifetime(process) {}
-        stdout.fileHandleForReading.readabilityHandler = nil
-        stderr.fileHandleForReading.readabilityHandler = nil
-        try? stdout.fileHandleForReading.close()
-        try? stderr.fileHandleForReading.close()
         pid = nil
         port = nil
     }
@@ -204,29 +207,6 @@ actor KubectlProxyProcess {
         }
         #endif
         return (executable, arguments)
-    }
-
-    /// Feeds the lines written to `handle` into `continuation` (on Foundation's reader thread).
-    private static func readLines(_ handle: FileHandle, isError: Bool, into continuation: AsyncStream<(Bool, String)>.Continuation) {
-        let buffer = LockedValue<[UInt8]>([])
-        handle.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
-            let complete: [String] = buffer.withLock { pending in
-                pending.append(contentsOf: data)
-                var lines: [String] = []
-                while let newline = pending.firstIndex(of: 10) {
-                    lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-                if pending.count > 64 << 10 { pending.removeAll() }
-                return lines
-            }
-            for line in complete { continuation.yield((isError, line)) }
-        }
     }
 }
 

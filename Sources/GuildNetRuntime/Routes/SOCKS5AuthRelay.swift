@@ -135,7 +135,7 @@ final class SOCKS5AuthRelay: Sendable {
                     let reply = try await fromUpstream.readRequest()
                     try await clientOut.write(ByteBuffer(bytes: reply))
                     guard reply[1] == 0 else { return }
-                    try await Self.pipe(
+                    try await ByteStreamCopier.pipe(
                         clientLeft: fromClient.leftover, clientIn: fromClient.iterator, clientOut: clientOut,
                         upstreamLeft: fromUpstream.leftover, upstreamIn: fromUpstream.iterator, upstreamOut: upOut)
                 }
@@ -145,49 +145,11 @@ final class SOCKS5AuthRelay: Sendable {
         }
     }
 
-    /// Copies bytes both ways until either side ends (then both close).
-    private static func pipe(
-        clientLeft: [UInt8], clientIn: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        upstreamLeft: [UInt8], upstreamIn: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
-        upstreamOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    ) async throws {
-        if !clientLeft.isEmpty { try await upstreamOut.write(ByteBuffer(bytes: clientLeft)) }
-        if !upstreamLeft.isEmpty { try await clientOut.write(ByteBuffer(bytes: upstreamLeft)) }
-        let toUpstream = Copier(iterator: clientIn, writer: upstreamOut)
-        let toClient = Copier(iterator: upstreamIn, writer: clientOut)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await toUpstream.run() }
-            group.addTask { await toClient.run() }
-            _ = await group.next()
-            group.cancelAll()
-        }
-    }
-
     static func split(_ address: String) -> (String, Int) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return (address, 1080) }
         var host = String(address[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
-    }
-}
-
-/// One direction of a relayed connection (the iterator is used by exactly one task).
-private final class Copier: @unchecked Sendable {
-    // @unchecked: `iterator` is only touched by the single task running run(); the writer is Sendable.
-    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
-
-    init(iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
-        self.iterator = iterator
-        self.writer = writer
-    }
-
-    func run() async {
-        do {
-            while let buffer = try await iterator.next() {
-                try await writer.write(buffer)
-            }
-        } catch {}
     }
 }
 
