@@ -16,15 +16,15 @@ import Logging
 /// `--pods` pods (median of 3), and the latency of watch events (a pod label patched by the sim,
 /// the event's arrival timed on the client; `--watch-samples`). Prints ONE JSON object.
 ///
-///     hostapp-route-bench --hostapp PATH [--kubectl kubectl] [--pods 10000] [--samples 300] [--watch-samples 200]
+///     hostapp-route-bench --hostapp PATH [--kubectl kubectl] [--pods 10000] [--samples 5000] [--watch-samples 5000]
 @main
 enum RouteBench {
     struct Options {
         var hostapp = ""
         var kubectl = "kubectl"
         var pods = 10_000
-        var samples = 300
-        var watchSamples = 200
+        var samples = 5_000
+        var watchSamples = 5_000
 
         init(_ arguments: [String]) throws {
             let flags = try Bench.flags(arguments, allowed: ["--hostapp", "--kubectl", "--pods", "--samples", "--watch-samples"])

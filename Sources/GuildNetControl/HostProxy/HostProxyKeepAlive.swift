@@ -6,12 +6,14 @@ import NIOHTTP1
 
 extension HostProxyServer {
     /// Serves a keep-alive connection: each request is read whole (its body up to
-    /// ``maxRequestBodyBytes``), checked, relayed with ``KubeClient/relay(method:target:headers:body:)``
-    /// over the cluster's pooled connections, and its reply streamed back as it arrives (a watch
-    /// stays open until either side ends it). Requests on one connection are answered in order.
+    /// ``maxRequestBodyBytes``), checked, relayed with
+    /// ``KubeClient/relay(method:target:headers:body:delegate:on:)`` over the cluster's pooled
+    /// connections, and its reply streamed back as it arrives by ``HostProxyRelayDelegate`` (a
+    /// watch stays open until either side ends it). Requests on one connection are answered in
+    /// order; the connection closing cancels the request in flight.
     func serveKeepAlive(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        let closed = ConnectionClosedSignal()
-        connection.channel.closeFuture.whenComplete { _ in closed.close() }
+        let inFlight = InFlightRelay()
+        connection.channel.closeFuture.whenComplete { _ in inFlight.connectionClosed() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var parts = inbound.makeAsyncIterator()
@@ -35,7 +37,7 @@ extension HostProxyServer {
                     } else if request.isUpgrade {
                         reply = HostProxyStatus(400, "an upgrade request must be the first request of its connection")
                     } else {
-                        reply = try await relay(request, method: head.method, body: body, to: outbound, until: closed)
+                        reply = try await relay(request, method: head.method, body: body, on: connection.channel, inFlight: inFlight)
                     }
                     if let reply {
                         for part in reply.parts { try await outbound.write(part) }
@@ -49,11 +51,9 @@ extension HostProxyServer {
     }
 
     /// Relays one request and streams its reply; returns the proxy's own reply when it did not
-    /// reach the cluster. Stops streaming (cancelling the upstream request) when the client's
-    /// connection closes, even while the reply is quiet (a watch without events).
+    /// reach the cluster (or no reply head came within the cluster's request timeout).
     private func relay(
-        _ request: ProxyRequestHead, method: HTTPMethod, body: ByteBuffer?, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        until closed: ConnectionClosedSignal
+        _ request: ProxyRequestHead, method: HTTPMethod, body: ByteBuffer?, on channel: any Channel, inFlight: InFlightRelay
     ) async throws -> HostProxyStatus? {
         let client: KubeClient
         let rest: String
@@ -61,75 +61,68 @@ extension HostProxyServer {
         case .refused(let status): return status
         case .cluster(let found, let path): (client, rest) = (found, path)
         }
-        let response: HTTPClientResponse
+        let delegate = HostProxyRelayDelegate(channel: channel)
+        let task: HTTPClient.Task<Void>
         do {
-            response = try await client.relay(method: method, target: rest, headers: request.relayedHeaders, body: body)
+            task = try await client.relay(method: method, target: rest, headers: request.relayedHeaders, body: body, delegate: delegate, on: channel.eventLoop)
         } catch {
             if Task.isCancelled { throw CancellationError() }
             return HostProxyStatus(502, HostError.wrapping(error, as: .k8sTransport).message)
         }
-        // NIO's encoder frames the reply: the server's Content-Length is kept, chunking is redone.
-        var headers = HTTPHeaders()
-        for (name, value) in response.headers {
-            let lower = name.lowercased()
-            if lower == "content-length" || !ProxyRequestHead.notRelayed.contains(lower) { headers.add(name: name, value: value) }
+        guard inFlight.start(task) else {
+            task.cancel()
+            throw CancellationError()
         }
-        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for try await chunk in response.body { try await outbound.write(.body(.byteBuffer(chunk))) }
-                try await outbound.write(.end(nil))
+        defer { inFlight.finish() }
+        let timeout = client.options.requestTimeout
+        let headTimer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.seconds * 1e9))) {
+            if !delegate.replyStarted { task.cancel() }
+        }
+        defer { headTimer.cancel() }
+        do {
+            try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
             }
-            group.addTask {
-                // The client left: stop streaming (and cancel the upstream request).
-                if await closed.wait() { throw CancellationError() }
-            }
-            try await group.next()
-            group.cancelAll()
+        } catch {
+            // Once the reply head went out, the client can only learn of the failure by the close.
+            if delegate.replyStarted || Task.isCancelled { throw error }
+            let cancelled = (error as? HTTPClientError) == .cancelled
+            if cancelled { return HostProxyStatus(504, "no reply from the API server within \(timeout)") }
+            return HostProxyStatus(502, HostError.wrapping(error, as: .k8sTransport).message)
         }
         return nil
     }
 }
 
-/// "The client's connection closed", awaited by one exchange at a time: ``wait()`` returns `true`
-/// once the connection closed, `false` when the waiting task is cancelled first (the exchange
-/// ended), so the next exchange can wait again.
-final class ConnectionClosedSignal: Sendable {
+/// The relayed request a keep-alive connection is waiting on, cancelled when the client's
+/// connection closes (a quiet watch would otherwise hold its upstream request for ever).
+final class InFlightRelay: Sendable {
     private struct State {
         var closed = false
-        var waiter: CheckedContinuation<Bool, Never>?
+        var task: HTTPClient.Task<Void>?
     }
 
     private let state = LockedValue(State())
 
-    func close() {
-        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-            state.closed = true
-            defer { state.waiter = nil }
-            return state.waiter
+    /// Records `task`; `false` when the connection already closed.
+    func start(_ task: HTTPClient.Task<Void>) -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.task = task
+            return true
         }
-        waiter?.resume(returning: true)
     }
 
-    func wait() async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let now = state.withLock { state -> Bool? in
-                    if state.closed { return true }
-                    // Checked under the lock: a cancellation handler that ran before the waiter was
-                    // stored found nothing to resume, so it is seen here.
-                    if Task.isCancelled { return false }
-                    state.waiter = continuation
-                    return nil
-                }
-                if let now { continuation.resume(returning: now) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: false)
+    func finish() { state.withLock { $0.task = nil } }
+
+    func connectionClosed() {
+        let task = state.withLock { state -> HTTPClient.Task<Void>? in
+            state.closed = true
+            defer { state.task = nil }
+            return state.task
         }
+        task?.cancel()
     }
 }

@@ -22,6 +22,7 @@ struct HostProxyStatus: Sendable {
         case 401: "Unauthorized"
         case 404: "NotFound"
         case 413: "RequestEntityTooLarge"
+        case 504: "Timeout"
         default: "BadGateway"
         }
     }
