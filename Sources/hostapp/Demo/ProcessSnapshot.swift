@@ -19,7 +19,15 @@ struct ProcessSnapshot: Sendable, Equatable {
             if target.hasPrefix("socket:[") { socketInodes.insert(String(target.dropFirst("socket:[".count).dropLast())) }
         }
         // One descriptor is the directory listing's own.
-        return ProcessSnapshot(openFiles: fds.count - 1, listeners: listening(among: socketInodes), descriptors: descriptors)
+        // /proc/self/net/* can omit an entry that moves while it is read, never add one: the most
+        // of a few reads is the count.
+        let listeners = (0..<5).map { _ in listening(among: socketInodes) }.max()
+        return ProcessSnapshot(openFiles: fds.count - 1, listeners: listeners, descriptors: descriptors)
+    }
+
+    /// Whether this snapshot counts more descriptors or listeners than `earlier`.
+    func exceeds(_ earlier: ProcessSnapshot) -> Bool {
+        (openFiles ?? 0) > (earlier.openFiles ?? 0) || (listeners ?? 0) > (earlier.listeners ?? 0)
     }
 
     /// Descriptors open now that were not open (or were something else) in `earlier`.
