@@ -183,6 +183,9 @@ let package = Package(
                 "GuildNetStateDirectory", "GuildNetRuntime", "GuildNetStore", "GuildNetSettings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // `hostapp demo` sends traffic through its port-forwards.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

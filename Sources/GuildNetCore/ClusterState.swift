@@ -1,5 +1,9 @@
 /// The lifecycle of one cluster: `registering → starting → ready | degraded → stopping → stopped`.
+/// A cluster restored lazily at daemon start (`serve --restore lazy`) is `idle` until its first
+/// request starts it (`idle → registering → …`).
 public enum ClusterState: String, Sendable, Codable, CaseIterable {
+    /// Registered (restored from its registration record) but not started: nothing runs for it.
+    case idle
     case registering
     case starting
     /// Every child is running.
@@ -13,7 +17,7 @@ public enum ClusterState: String, Sendable, Codable, CaseIterable {
     public var hasSettled: Bool {
         switch self {
         case .ready, .degraded, .stopping, .stopped: return true
-        case .registering, .starting: return false
+        case .idle, .registering, .starting: return false
         }
     }
 }

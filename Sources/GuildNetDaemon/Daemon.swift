@@ -62,6 +62,10 @@ public enum Daemon {
         defer { configuration.storage.close() }
         configuration.databaseBudget = options.databaseBudget
         configuration.shutdownDeadline = options.shutdownDeadline
+        // Registration records live in the cluster directories, so only the per-cluster layout keeps
+        // them; the legacy layout's clusters are whatever the Go app's DB holds.
+        configuration.persistsRegistrations = options.storageLayout == .perCluster
+        let restoreMode: RestoreMode = options.storageLayout == .perCluster ? options.restoreMode : .off
         let host = HostActor(configuration: configuration)
         host.watchSettingsFiles(sources.files, load: loadSources)
 
@@ -75,7 +79,8 @@ public enum Daemon {
         let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: requestShutdown, hostProxy: hostProxy)
         // The host itself is one of the participants, so `host_ready` always follows `host_start`.
         let readiness = Readiness(
-            expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0) + (hostProxy != nil ? 1 : 0), logger: logger)
+            expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0) + (hostProxy != nil ? 1 : 0), logger: logger,
+            onReady: options.onReady)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let hostProxy {
@@ -87,7 +92,7 @@ public enum Daemon {
             }
             services.append(.init(service: server, serviceName: "metrics"))
         }
-        services.append(.init(service: HostService(host: host, readiness: readiness), serviceName: "host"))
+        services.append(.init(service: HostService(host: host, readiness: readiness, restoreMode: restoreMode), serviceName: "host"))
         if let path = options.socketPath {
             let server = ControlSocketServer(path: path, configuration: options.transport, handler: dispatcher, logger: logger)
             services.append(.init(service: SocketService(server: server, readiness: readiness), serviceName: "control-socket"))
@@ -103,7 +108,7 @@ public enum Daemon {
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: options.handlesSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )
         // A teardown that outlives the host's own deadline is escalated to cancellation, and a
@@ -120,10 +125,15 @@ public enum Daemon {
 struct HostService: Service {
     let host: HostActor
     let readiness: Readiness
+    var restoreMode: RestoreMode = .off
 
     func run() async {
         await withGracefulShutdownHandler {
-            await host.run { await readiness.ready("host", [:]) }
+            // Restored clusters are listed before `host_ready`, so a client never sees a partial list.
+            await host.run {
+                _ = await host.restore(restoreMode)
+                await readiness.ready("host", [:])
+            }
         } onGracefulShutdown: {
             host.beginShutdown()
         }
@@ -193,19 +203,22 @@ actor Readiness {
     private var pending: Int
     private var metadata: Logger.Metadata = [:]
     private let logger: Logger
+    private let onReady: (@Sendable ([String: String]) async -> Void)?
 
-    init(expected: Int, logger: Logger) {
+    init(expected: Int, logger: Logger, onReady: (@Sendable ([String: String]) async -> Void)? = nil) {
         self.expected = expected
         self.pending = expected
         self.logger = logger
+        self.onReady = onReady
     }
 
-    func ready(_ what: String, _ extra: Logger.Metadata) {
+    func ready(_ what: String, _ extra: Logger.Metadata) async {
         metadata.merge(extra, uniquingKeysWith: { _, new in new })
         pending -= 1
-        if pending <= 0 {
+        if pending == 0 {
             metadata["event"] = "host_ready"
             logger.info("host ready", metadata: metadata)
+            await onReady?(metadata.mapValues { "\($0)" })
         }
     }
 }

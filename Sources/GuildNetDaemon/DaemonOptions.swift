@@ -34,6 +34,13 @@ public struct DaemonOptions: Sendable {
     public var databaseBudget = DatabaseBudgetConfiguration()
     public var shutdownDeadline = HostConfiguration.defaultShutdownDeadline
     public var transport = ControlTransportConfiguration()
+    /// How the clusters registered before the last stop come back (per-cluster layout only; see ``RestoreMode``).
+    public var restoreMode: RestoreMode = .eager
+    /// Shut down gracefully on SIGTERM and SIGINT. An embedder that handles the signals itself
+    /// (`hostapp demo`) turns it off and stops the daemon with `host.shutdown`.
+    public var handlesSignals = true
+    /// Called once every listener is up, with the `host_ready` fields (`metrics_port`, `socket`, …).
+    public var onReady: (@Sendable ([String: String]) async -> Void)?
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory

@@ -27,12 +27,23 @@ public actor HostActor {
     private let startedAt = ContinuousClock.now
 
     private enum Entry {
+        /// Restored from its registration record, not started yet (`serve --restore lazy`).
+        case idle(ClusterID, context: String?)
         case active(ClusterActor)
         case stopping(ClusterActor)
 
-        var cluster: ClusterActor {
+        /// The running instance; `nil` while idle.
+        var cluster: ClusterActor? {
             switch self {
+            case .idle: nil
             case .active(let cluster), .stopping(let cluster): cluster
+            }
+        }
+
+        var id: ClusterID {
+            switch self {
+            case .idle(let id, _): id
+            case .active(let cluster), .stopping(let cluster): cluster.id
             }
         }
     }
@@ -81,7 +92,7 @@ public actor HostActor {
     /// Stops every cluster in parallel, waiting at most the shutdown deadline.
     private func stopAllClusters() async {
         shutdownFlag.store(true, ordering: .sequentiallyConsistent)
-        let clusters = entries.values.map(\.cluster)
+        let clusters = entries.values.compactMap(\.cluster)
         logger.info("host shutting down", metadata: ["event": "host_stop", "clusters": .stringConvertible(clusters.count)])
         for cluster in clusters { cluster.requestStop() }
         let deadline = configuration.shutdownDeadline
@@ -120,6 +131,10 @@ public actor HostActor {
             }
             guard !isShuttingDown else { throw HostError(.hostShuttingDown, "the host is shutting down") }
         }
+        if case .idle(let idle, _)? = entries[id.key] {
+            guard idle.name == id.name else { throw Self.collision(id, idle) }
+            _ = try startIdle(id.key)
+        }
         if case .active(let existing)? = entries[id.key] {
             guard existing.id.name == id.name else { throw Self.collision(id, existing.id) }
             let state = await existing.waitUntilSettled(timeout: configuration.startTimeout)
@@ -146,6 +161,24 @@ public actor HostActor {
             forget(cluster)
             throw failure
         }
+        if configuration.persistsRegistrations {
+            do {
+                try await Self.writeRecord(ClusterRegistration(id, context: request.context), configuration: configuration)
+                // An unregister that ran meanwhile removed a record not yet written: remove it now.
+                guard case .active(let same)? = entries[id.key], same === cluster else {
+                    try await Self.removeRecord(id, configuration: configuration)
+                    throw HostError(.clusterStopping, "cluster \(String(reflecting: id.name)) was unregistered while it registered")
+                }
+            } catch {
+                // Not registered after all: the cluster stops and the caller sees why.
+                if case .active(let same)? = entries[id.key], same === cluster {
+                    entries[id.key] = .stopping(cluster)
+                    publishActiveCount()
+                }
+                cluster.requestStop()
+                throw error
+            }
+        }
         return RegisterResult(cluster: id, created: true, state: state)
     }
 
@@ -169,11 +202,15 @@ public actor HostActor {
         publishActiveCount()
     }
 
-    /// The running cluster registered under `name`.
+    /// The running cluster registered under `name`; an `idle` (lazily restored) cluster is started
+    /// first, so the caller may find it still starting.
     /// - Throws: `cluster_not_found`, `cluster_stopping`, `cluster_id_collision`, `invalid_cluster_name`.
     public func cluster(named name: String) throws -> ClusterActor {
         let id = try ClusterID(name: name)
         switch entries[id.key] {
+        case .idle(let idle, _)?:
+            guard idle.name == id.name else { throw Self.collision(id, idle) }
+            return try startIdle(id.key)
         case .active(let cluster)?:
             guard cluster.id.name == id.name else { throw Self.collision(id, cluster.id) }
             return cluster
@@ -192,9 +229,28 @@ public actor HostActor {
         guard let entry = entries[id.key] else {
             throw HostError(.clusterNotFound, "no cluster named \(String(reflecting: name)) is registered")
         }
-        let cluster = entry.cluster
-        guard cluster.id.name == id.name else { throw Self.collision(id, cluster.id) }
-        if case .active = entry {
+        guard entry.id.name == id.name else { throw Self.collision(id, entry.id) }
+        if case .active = entry, configuration.persistsRegistrations {
+            // The record goes first: once this returns, a restart no longer restores the cluster.
+            try await Self.removeRecord(id, configuration: configuration)
+        }
+        guard let cluster = entry.cluster else {
+            // Idle: nothing runs; forgetting the entry and its record is the whole teardown.
+            var context: String?
+            if case .idle(_, let stored) = entry { context = stored }
+            entries[id.key] = nil
+            if configuration.persistsRegistrations {
+                do {
+                    try await Self.removeRecord(id, configuration: configuration)
+                } catch {
+                    if entries[id.key] == nil { entries[id.key] = .idle(id, context: context) }
+                    throw error
+                }
+            }
+            if purge { try await configuration.storage.purge(id) }
+            return UnregisterResult(cluster: id, purged: purge, teardownSeconds: 0)
+        }
+        if case .active(let same)? = entries[id.key], same === cluster {
             entries[id.key] = .stopping(cluster)
             publishActiveCount()
             cluster.requestStop()
@@ -218,7 +274,7 @@ public actor HostActor {
     /// Every registered cluster (including those stopping), sorted by key.
     public func list() -> [ClusterSummary] {
         entries.values
-            .map { ClusterSummary(id: $0.cluster.id, state: $0.cluster.state) }
+            .map { ClusterSummary(id: $0.id, state: $0.cluster?.state ?? .idle) }
             .sorted { $0.id < $1.id }
     }
 
@@ -243,6 +299,102 @@ public actor HostActor {
             if case .active(let cluster) = entry { return cluster }
             return nil
         }
+    }
+
+    // MARK: Restore
+
+    /// Lists every cluster that has a registration record (see ``RestoreMode``): each becomes an
+    /// `idle` entry, and with ``RestoreMode/eager`` a host task then starts them, a few at a time.
+    /// Records that cannot be used are logged (`registration_skipped`) and left on disk. Call it
+    /// once, from ``run(onStarted:)``'s `onStarted`, before clients connect.
+    public func restore(_ mode: RestoreMode) async -> RestoreSummary {
+        guard mode != .off else { return RestoreSummary(restored: 0, skipped: 0) }
+        let scan = await Self.scanRecords(stateDirectory: configuration.stateDirectory)
+        for skipped in scan.skipped {
+            logger.warning(
+                "registration not restored: \(skipped.reason)", metadata: ["event": "registration_skipped", "directory": .string(skipped.directory)])
+        }
+        var keys: [String] = []
+        for record in scan.registrations {
+            guard let id = try? ClusterID(name: record.name), entries[id.key] == nil else { continue }
+            entries[id.key] = .idle(id, context: record.context)
+            keys.append(id.key)
+        }
+        logger.info(
+            "clusters restored",
+            metadata: [
+                "event": "clusters_restored", "mode": .string(mode.rawValue), "clusters": .stringConvertible(keys.count),
+                "skipped": .stringConvertible(scan.skipped.count),
+            ])
+        if mode == .eager && !keys.isEmpty {
+            let restored = keys
+            clusterTasks.spawn { await self.startRestored(restored) }
+        }
+        return RestoreSummary(restored: keys.count, skipped: scan.skipped.count)
+    }
+
+    /// How many restored clusters ``RestoreMode/eager`` starts at once.
+    static let eagerRestoreWidth = 8
+
+    /// Starts the idle clusters `keys`, ``eagerRestoreWidth`` at a time, each waited for until settled.
+    private func startRestored(_ keys: [String]) async {
+        let startTimeout = configuration.startTimeout
+        await withTaskGroup(of: Void.self) { group in
+            var pending = keys[...]
+            func startNext() -> Bool {
+                guard !isShuttingDown, let key = pending.popFirst() else { return false }
+                group.addTask {
+                    guard let cluster = try? await self.startIdleIfStill(key) else { return }
+                    _ = await cluster.waitUntilSettled(timeout: startTimeout)
+                }
+                return true
+            }
+            for _ in 0..<Self.eagerRestoreWidth where startNext() {}
+            while await group.next() != nil { _ = startNext() }
+        }
+    }
+
+    /// Starts `key` if it is still idle (a request may have started or unregistered it meanwhile).
+    private func startIdleIfStill(_ key: String) throws -> ClusterActor? {
+        guard case .idle? = entries[key] else { return nil }
+        return try startIdle(key)
+    }
+
+    /// Turns the idle entry `key` into a running cluster (its kubeconfig and settings come from
+    /// its directory, as stored at registration).
+    private func startIdle(_ key: String) throws -> ClusterActor {
+        guard case .idle(let id, let context)? = entries[key] else {
+            throw HostError(.clusterNotFound, "no idle cluster with id \(key)")
+        }
+        guard !isShuttingDown else { throw HostError(.hostShuttingDown, "the host is shutting down") }
+        var configuration = self.configuration
+        configuration.settings = hostSettings
+        let cluster = ClusterActor(
+            id: id, registration: ClusterActor.Registration(context: context, kubeconfig: nil, settings: nil),
+            configuration: configuration, budget: budget, counters: counters)
+        entries[key] = .active(cluster)
+        publishActiveCount()
+        logger.info("starting restored cluster", metadata: ["event": "cluster_restore_start", "cluster_id": .string(key)])
+        guard clusterTasks.spawn({ await self.supervise(cluster) }) else {
+            entries[key] = .idle(id, context: context)
+            publishActiveCount()
+            throw HostError(.hostShuttingDown, "the host is shutting down")
+        }
+        return cluster
+    }
+
+    private nonisolated static func scanRecords(stateDirectory: String) async -> ClusterRegistrationScan {
+        ClusterRegistration.all(in: StateDirectory(stateDirectory))
+    }
+
+    /// Off the actor: an fsync must not hold up other clusters' requests.
+    private nonisolated static func writeRecord(_ record: ClusterRegistration, configuration: HostConfiguration) async throws {
+        guard let id = try? ClusterID(name: record.name) else { return }
+        try record.write(to: StateDirectory(configuration.stateDirectory).cluster(id))
+    }
+
+    private nonisolated static func removeRecord(_ id: ClusterID, configuration: HostConfiguration) async throws {
+        try ClusterRegistration.remove(StateDirectory(configuration.stateDirectory).cluster(id))
     }
 
     func setHostSettings(_ sources: HostSettingsSources) {

@@ -32,6 +32,10 @@ public struct HostConfiguration: Sendable {
     public var settingsWatchHub: FileWatchHub?
     public var logger: Logger
     public var metrics: HostMetrics
+    /// Keep a `clusters/<id>/registration.json` record per registered cluster (written by
+    /// `cluster.register`, removed by `cluster.unregister`), for ``HostActor/restore(_:)``. The
+    /// daemon turns it on for the per-cluster layout; embedded hosts (tests) leave it off.
+    public var persistsRegistrations = false
     /// Extra children for every cluster, appended after the built-in ones. Tests use it to inject
     /// failing or slow children; later subsystems are wired in ``ClusterActor`` itself.
     public var extraChildren: @Sendable (ClusterContext) -> [any ClusterChild] = { _ in [] }

@@ -22,4 +22,7 @@ public struct ClusterPaths: Sendable, Equatable {
     /// The ``ClusterIdentity`` record: the operator's name for this key, so collisions are detected
     /// across restarts.
     public var identity: String { directory + "/cluster.json" }
+    /// The ``ClusterRegistration`` record: present while the cluster is registered, so the daemon
+    /// restores it at start.
+    public var registration: String { directory + "/registration.json" }
 }

@@ -10,7 +10,8 @@ import GuildNetCore
 ///  ├─ guildnet.sqlite           legacy host-wide DB (legacy-global layout, migration source)
 ///  ├─ backups/<timestamp>/      migration backups
 ///  ├─ audit/migrations.log      migration and rollback audit log
-///  └─ clusters/<id>/            ClusterPaths: local.db, settings.json, kubeconfig, cluster.json
+///  └─ clusters/<id>/            ClusterPaths: local.db, settings.json, kubeconfig, cluster.json,
+///                               registration.json (while registered)
 /// ```
 public struct StateDirectory: Sendable, Equatable {
     /// The root directory.

@@ -7,6 +7,6 @@ struct HostApp: AsyncParsableCommand {
         commandName: "hostapp",
         abstract: "GuildNet Host: manage many Kubernetes clusters from one daemon, each isolated.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, CtlCommand.self, BootstrapCommand.self, MigrateCommand.self, RollbackCommand.self, SimCommand.self]
+        subcommands: [ServeCommand.self, CtlCommand.self, BootstrapCommand.self, MigrateCommand.self, RollbackCommand.self, SimCommand.self, DemoCommand.self]
     )
 }

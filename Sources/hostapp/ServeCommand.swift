@@ -72,6 +72,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Longest accepted control line in bytes (default \(ControlTransportConfiguration().maxLineBytes)).")
     var maxLineBytes: Int?
 
+    @Option(
+        name: .long,
+        help:
+            "How the clusters registered before the last stop come back: eager (start them all at once, the default), lazy (list them as idle; each starts on its first request) or off."
+    )
+    var restore: String = RestoreMode.eager.rawValue
+
     mutating func run() async throws {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
@@ -82,6 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard let layout = StorageLayoutName(rawValue: storageLayout) else {
             throw ValidationError("--storage-layout must be per-cluster or legacy-global")
         }
+        guard let restoreMode = RestoreMode(rawValue: restore) else {
+            throw ValidationError("--restore must be eager, lazy or off")
+        }
         guard (maxOpenDbs ?? 1) >= 1, (dbIdleTtl ?? 1) >= 1, (shutdownTimeout ?? 1) >= 1, (maxLineBytes ?? 1024) >= 1024 else {
             throw ValidationError("--max-open-dbs, --db-idle-ttl and --shutdown-timeout must be positive; --max-line-bytes at least 1024")
         }
@@ -91,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         var options = DaemonOptions(stateDirectory: stateDirectory)
         options.socketPath = socket ?? (stdin ? nil : StateDirectory(stateDirectory).socket)
         options.useStdin = stdin
+        options.restoreMode = restoreMode
         options.storageLayout = layout
         options.masterKeyFile = masterKeyFile
         options.configFile = config

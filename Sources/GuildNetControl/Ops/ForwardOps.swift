@@ -37,7 +37,8 @@ enum ForwardOps {
             if try params.optionalString("cluster") != nil {
                 clusters = [try await context.cluster(params)]
             } else {
-                for summary in await context.host.list() {
+                // An idle (lazily restored) cluster has no forwards; listing must not start it.
+                for summary in await context.host.list() where summary.state != .idle {
                     if let cluster = try? await context.host.cluster(named: summary.id.name) { clusters.append(cluster) }
                 }
             }
