@@ -138,8 +138,8 @@ struct DaemonEndToEndTests {
         // Both outputs are drained while the input is written, so backpressure never stalls the daemon.
         let replies = LockedValue(Data())
         let logs = LockedValue(Data())
-        PipeDrain.start(output.fileHandleForReading) { data in replies.withLock { $0.append(data) } }
-        PipeDrain.start(errors.fileHandleForReading) { data in logs.withLock { $0.append(data) } }
+        let outputDrain = PipeDrain.start(output.fileHandleForReading) { data in replies.withLock { $0.append(data) } }
+        let errorsDrain = PipeDrain.start(errors.fileHandleForReading) { data in logs.withLock { $0.append(data) } }
         try process.run()
         let (lanes, rounds) = (8, 125)
         var requests: [String] = []
@@ -154,17 +154,14 @@ struct DaemonEndToEndTests {
         input.fileHandleForWriting.write(Data((requests.joined(separator: "\n") + "\n").utf8))
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
-        output.fileHandleForReading.readabilityHandler = nil
-        errors.fileHandleForReading.readabilityHandler = nil
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        let logRest = errors.fileHandleForReading.readDataToEndOfFile()
-        let text = String(decoding: replies.withLock { $0 } + rest, as: UTF8.self)
+        #expect(outputDrain.waitForEnd() && errorsDrain.waitForEnd())
+        let text = String(decoding: replies.withLock { $0 }, as: UTF8.self)
         #expect(process.terminationStatus == 0)
         let parsed = try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
         #expect(parsed.count == requests.count)
         let failed = parsed.filter { $0["ok"] != true }
         #expect(failed.isEmpty, "\(failed.count) failed, first: \(failed.prefix(3).map(\.jsonString))")
-        let events = String(decoding: logs.withLock { $0 } + logRest, as: UTF8.self).split(separator: "\n")
+        let events = String(decoding: logs.withLock { $0 }, as: UTF8.self).split(separator: "\n")
             .compactMap { try? JSONParser.parse(String($0)) }
             .compactMap { $0["event"]?.stringValue }
         #expect(events.first == "host_start", "\(events.prefix(5))")

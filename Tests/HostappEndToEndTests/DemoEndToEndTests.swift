@@ -49,10 +49,7 @@ struct DemoEndToEndTests {
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
         let output = LockedValue(Data())
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.withLock { $0.append(data) }
-        }
+        let drain = PipeDrain.start(pipe.fileHandleForReading) { data in output.withLock { $0.append(data) } }
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         let text = { String(decoding: output.withLock { $0 }, as: UTF8.self) }
@@ -62,8 +59,7 @@ struct DemoEndToEndTests {
         }
         process.interrupt()
         try await eventually("hostapp demo exits", timeout: .seconds(60)) { !process.isRunning }
-        pipe.fileHandleForReading.readabilityHandler = nil
-        output.withLock { $0.append(pipe.fileHandleForReading.readDataToEndOfFile()) }
+        try await eventually("hostapp demo's output is read to its end") { drain.waitForEnd(timeout: .milliseconds(100)) }
         #expect(process.terminationStatus == 0, "\(text())")
         #expect(text().contains("stopping: unregistering 1 cluster"), "\(text())")
         #expect(text().hasSuffix("no leaks\n"), "\(text())")

@@ -8,11 +8,19 @@ import Foundation
 /// descriptor closes (swift-corelibs-foundation#5507; seen here in a test run). A blocking read
 /// registers nothing with libdispatch. The thread ends at end of file (the child exited and the
 /// parent's copy of the write end is closed, which `Process.run()` does).
-public enum PipeDrain {
-    public static func start(_ handle: FileHandle, onData: @escaping @Sendable (Data) -> Void) {
+public final class PipeDrain: Sendable {
+    private let ended = DispatchSemaphore(value: 0)
+
+    /// Starts draining `handle`; the returned drain tells when end of file was reached.
+    @discardableResult
+    public static func start(_ handle: FileHandle, onData: @escaping @Sendable (Data) -> Void) -> PipeDrain {
+        let drain = PipeDrain()
         // The thread owns its own descriptor: the FileHandle may be closed or released meanwhile.
         let descriptor = dup(handle.fileDescriptor)
-        guard descriptor >= 0 else { return }
+        guard descriptor >= 0 else {
+            drain.ended.signal()
+            return drain
+        }
         let thread = Thread {
             var buffer = [UInt8](repeating: 0, count: 64 << 10)
             while true {
@@ -26,8 +34,17 @@ public enum PipeDrain {
                 }
             }
             close(descriptor)
+            drain.ended.signal()
         }
         thread.name = "pipe-drain"
         thread.start()
+        return drain
+    }
+
+    /// Blocks until every byte up to end of file was handed to `onData` (call it once the child
+    /// exited, and not on the cooperative pool for long); `false` after `timeout`.
+    public func waitForEnd(timeout: Duration = .seconds(30)) -> Bool {
+        let nanoseconds = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
+        return ended.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success
     }
 }
