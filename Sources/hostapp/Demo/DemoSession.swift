@@ -71,9 +71,9 @@ struct DemoSession: Sendable {
         }
         readyContinuation.finish()
         // The simulators run in this process: their side of the daemon's connections closes once
-        // they read the daemon's close, a moment later. Wait (at most 5 s) for that.
+        // they read the daemon's close, a moment later (longer on a loaded machine). Wait (at most 15 s) for that.
         var after = ProcessSnapshot.take()
-        let settleBy = ContinuousClock.now + .seconds(5)
+        let settleBy = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < settleBy, after.exceeds(before) {
             try? await Task.sleep(for: .milliseconds(20))  // a poll of /proc, not a wait for an outcome
             after = ProcessSnapshot.take()
