@@ -34,6 +34,8 @@ public struct DaemonOptions: Sendable {
     public var databaseBudget = DatabaseBudgetConfiguration()
     public var shutdownDeadline = HostConfiguration.defaultShutdownDeadline
     public var transport = ControlTransportConfiguration()
+    /// Who `<state-dir>/audit/admin.log` names for stdin requests (`--operator`; default `$USER`).
+    public var operatorName: String?
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory

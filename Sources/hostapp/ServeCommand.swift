@@ -72,6 +72,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Longest accepted control line in bytes (default \(ControlTransportConfiguration().maxLineBytes)).")
     var maxLineBytes: Int?
 
+    @Option(name: .long, help: "Operator named in <state-dir>/audit/admin.log for requests on stdin (default $USER; socket clients are named by their uid).")
+    var `operator`: String?
+
     mutating func run() async throws {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
@@ -103,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let dbIdleTtl { options.databaseBudget.idleTTL = .seconds(dbIdleTtl) }
         if let shutdownTimeout { options.shutdownDeadline = .seconds(shutdownTimeout) }
         if let maxLineBytes { options.transport.maxLineBytes = maxLineBytes }
+        options.operatorName = `operator`
         let logger = Logger(label: "hostapp") { label in
             HostLogHandler(label: label, format: format, level: level)
         }
