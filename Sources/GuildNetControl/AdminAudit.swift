@@ -52,7 +52,7 @@ enum AdminAudit {
         _ details: [String: JSONValue], peer: ControlPeer, outcome: Result<Void, HostError>, stateDirectory: String
     ) throws(FileFailure) {
         var entry = details
-        entry["time"] = .string(Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+        entry["time"] = .string(Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
         entry["operator"] = peer.json
         switch outcome {
         case .success:
