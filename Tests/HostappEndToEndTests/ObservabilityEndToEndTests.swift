@@ -207,4 +207,25 @@ struct ObservabilityEndToEndTests {
         #expect(tail["entries"]?.arrayValue?.count == 3)
         #expect(tail["entries"]?.arrayValue?.last?["op"] == "db.delete")
     }
+
+    @Test("on stdin the audit log names the --operator")
+    func stdinOperatorIsAudited() async throws {
+        let dir = TemporaryDirectory("e2e-audit-stdin")
+        defer { dir.remove() }
+        let requests = [
+            #"{"id":1,"op":"cluster.register","cluster":"s1"}"#,
+            #"{"id":2,"op":"db.delete","cluster":"s1","key":"k"}"#,
+            #"{"id":3,"op":"cluster.unregister","cluster":"s1"}"#,
+        ]
+        let result = try await runHostapp(
+            ["serve", "--stdin", "--state-dir", dir.path, "--operator", "alice", "--log-level", "error"],
+            input: Array((requests.joined(separator: "\n") + "\n").utf8))
+        #expect(result.exitCode == 0, "\(result.output)")
+        let text = try String(contentsOfFile: dir.path + "/audit/admin.log", encoding: .utf8)
+        let entries = try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+        #expect(entries.map { $0["op"]?.stringValue ?? "" } == ["cluster.register", "db.delete", "cluster.unregister"])
+        for entry in entries {
+            #expect(entry["operator"] == ["transport": "stdin", "name": "alice"], "\(entry.jsonString)")
+        }
+    }
 }
