@@ -9,8 +9,8 @@ public struct LogEventCode: Sendable {
     public let hint: String?
 }
 
-/// The one table of `event` codes the daemon logs (docs/operations.md, "Log events", is generated
-/// from the same list and a test checks that every code in the sources is here). Lines logged
+/// The one table of `event` codes the daemon logs (docs/operations.md, "Logs", lists the same table,
+/// compared by a test, which also checks that every code in the sources is here). JSON lines logged
 /// without an event carry `event=log`.
 public enum LogEventCatalog {
     /// The code of lines logged without an `event` (free-form diagnostics).
