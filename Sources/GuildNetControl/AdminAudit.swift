@@ -47,8 +47,25 @@ enum AdminAudit {
     }
 
     /// Appends the entry of one finished request: `details` plus time, operator and result
-    /// (`ok`, or `error` with the error's code).
+    /// (`ok`, or `error` with the error's code). The write and its fsync run on a Dispatch thread,
+    /// never on a Swift concurrency thread; the call returns once the entry is durable.
     static func record(
+        _ details: [String: JSONValue], peer: ControlPeer, outcome: Result<Void, HostError>, stateDirectory: String
+    ) async throws(FileFailure) {
+        let result: Result<Void, FileFailure> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                do throws(FileFailure) {
+                    try appendBlocking(details, peer: peer, outcome: outcome, stateDirectory: stateDirectory)
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    private static func appendBlocking(
         _ details: [String: JSONValue], peer: ControlPeer, outcome: Result<Void, HostError>, stateDirectory: String
     ) throws(FileFailure) {
         var entry = details

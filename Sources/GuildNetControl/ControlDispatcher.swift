@@ -134,7 +134,7 @@ public struct ControlDispatcher: ControlLineHandler {
             context.output = output
             context.afterReply = AfterReply()
             let result = try await op.run(request.params, context)
-            if let audit { record(audit, output: output, outcome: .success(())) }
+            if let audit { await record(audit, output: output, outcome: .success(())) }
             let after = context.afterReply
             let shutdown = op.name == "host.shutdown" ? context.requestShutdown : nil
             return (
@@ -146,7 +146,7 @@ public struct ControlDispatcher: ControlLineHandler {
             )
         } catch {
             let error = HostError.wrapping(error)
-            if let audit { record(audit, output: output, outcome: .failure(error)) }
+            if let audit { await record(audit, output: output, outcome: .failure(error)) }
             if error.code == .internalError {
                 context.logger.error("op \(op.name) failed: \(error)", metadata: ["event": "op_failed"])
             }
@@ -157,10 +157,10 @@ public struct ControlDispatcher: ControlLineHandler {
 
 extension ControlDispatcher {
     /// Writes one admin audit entry; a failure to write is logged (`audit_failed`), the reply stands.
-    func record(_ details: [String: JSONValue], output: ControlOutput?, outcome: Result<Void, HostError>) {
+    func record(_ details: [String: JSONValue], output: ControlOutput?, outcome: Result<Void, HostError>) async {
         let peer = output?.peer ?? .stdin(operatorName: context.operatorName)
         do {
-            try AdminAudit.record(details, peer: peer, outcome: outcome, stateDirectory: context.host.configuration.stateDirectory)
+            try await AdminAudit.record(details, peer: peer, outcome: outcome, stateDirectory: context.host.configuration.stateDirectory)
         } catch {
             context.logger.error("cannot write the admin audit log: \(error.description)", metadata: ["event": "audit_failed"])
         }
