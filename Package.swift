@@ -291,7 +291,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GuildNetCoreTests",
-            dependencies: ["GuildNetCore", "TestSupport"],
+            dependencies: ["GuildNetCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

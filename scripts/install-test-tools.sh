@@ -2,6 +2,7 @@
 # Installs the real tools the test suites use as referees, each only when missing. Idempotent; safe
 # to run as root in CI (otherwise apt-get runs under sudo).
 #   promtool   -> <repo>/.tools/bin/promtool (extracted from Debian's prometheus .deb, not installed)
+#   prometheus -> <repo>/.tools/bin/prometheus (the same .deb; the real-scrape staleness test runs it)
 #   microsocks -> apt-get install (SOCKS5 proxy for routing tests)
 #   sqlite3    -> apt-get install (lock checks in store tests)
 #   zlib1g-dev -> apt-get install when /usr/include/zlib.h is missing (KubeSim's SPDY, Sources/CZlib)
@@ -41,7 +42,8 @@ install_if_missing() {
 }
 
 install_promtool() {
-    if [ -x "$tools_bin/promtool" ] && "$tools_bin/promtool" --version >/dev/null 2>&1; then
+    if [ -x "$tools_bin/promtool" ] && "$tools_bin/promtool" --version >/dev/null 2>&1 \
+        && [ -x "$tools_bin/prometheus" ] && "$tools_bin/prometheus" --version >/dev/null 2>&1; then
         return 0
     fi
     ensure_apt_knows prometheus
@@ -60,6 +62,9 @@ install_promtool() {
     install -m 0755 "$work/root/usr/bin/promtool" "$tools_bin/promtool.tmp"
     mv -f "$tools_bin/promtool.tmp" "$tools_bin/promtool"
     "$tools_bin/promtool" --version >/dev/null
+    install -m 0755 "$work/root/usr/bin/prometheus" "$tools_bin/prometheus.tmp"
+    mv -f "$tools_bin/prometheus.tmp" "$tools_bin/prometheus"
+    "$tools_bin/prometheus" --version >/dev/null
 }
 
 # KubeSim's SPDY header compression links the system zlib (Sources/CZlib): its headers must be there.
@@ -72,7 +77,7 @@ install_promtool
 install_if_missing microsocks microsocks
 install_if_missing sqlite3 sqlite3
 
-echo "test tools ready: $tools_bin/promtool, $(command -v microsocks), $(command -v sqlite3)"
+echo "test tools ready: $tools_bin/promtool, $tools_bin/prometheus, $(command -v microsocks), $(command -v sqlite3)"
 
 # kubectl referees KubeSim: $KUBECTL, else the first kubectl on PATH. It is not installed here
 # (its packages are not in Debian's main archive); install it from https://kubernetes.io/docs/tasks/tools/.

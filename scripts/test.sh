@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-test-tools.sh
 export PROMTOOL="$PWD/.tools/bin/promtool"
+export PROMETHEUS="$PWD/.tools/bin/prometheus"
 
 echo "== format (swift format lint --strict, configuration .swift-format)"
 swift format lint --strict --parallel --recursive --configuration .swift-format Sources Tests StressTests

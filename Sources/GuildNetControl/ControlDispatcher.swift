@@ -1,3 +1,4 @@
+import Foundation
 import GuildNetCore
 import GuildNetRuntime
 import Logging
@@ -10,9 +11,15 @@ public struct ControlDispatcher: ControlLineHandler {
 
     /// - Parameter requestShutdown: called by `host.shutdown` after its reply is queued.
     /// - Parameter hostProxy: the host proxy (`--proxy-addr`), for `cluster.kubeconfig` and `proxy.rotate_token`.
-    public init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void, hostProxy: HostProxyServer? = nil) {
+    /// - Parameter operatorName: who the audit log names for requests without socket credentials
+    ///   (stdin): `serve --operator`, else `$USER`.
+    public init(
+        host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void, hostProxy: HostProxyServer? = nil,
+        operatorName: String? = nil
+    ) {
         var context = OpContext(host: host, logger: logger, requestShutdown: requestShutdown)
         context.hostProxy = hostProxy
+        context.operatorName = operatorName ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         self.context = context
         self.ops = Self.opTable
     }
@@ -58,7 +65,7 @@ public struct ControlDispatcher: ControlLineHandler {
     /// The table every dispatcher routes with.
     static var allOps: [ControlOp] {
         HostOps.all + ClusterOps.all + StoreOps.all + SettingsOps.all + KubeOps.all + RethinkOps.all + ForwardOps.all
-            + BootstrapOps.all + RouteOps.all + ProxyOps.all
+            + BootstrapOps.all + RouteOps.all + ProxyOps.all + AuditOps.all
     }
 
     /// Every op and the fields it accepts, sorted by name: the same table requests are routed
@@ -121,11 +128,13 @@ public struct ControlDispatcher: ControlLineHandler {
         case .failure(let failure):
             return (ControlReply.failure(id: failure.id, error: failure.error), nil)
         }
+        let audit = AdminAudit.details(op: op.name, fields: request.params.fields)
         do {
             var context = self.context
             context.output = output
             context.afterReply = AfterReply()
             let result = try await op.run(request.params, context)
+            if let audit { await record(audit, output: output, outcome: .success(())) }
             let after = context.afterReply
             let shutdown = op.name == "host.shutdown" ? context.requestShutdown : nil
             return (
@@ -137,10 +146,23 @@ public struct ControlDispatcher: ControlLineHandler {
             )
         } catch {
             let error = HostError.wrapping(error)
+            if let audit { await record(audit, output: output, outcome: .failure(error)) }
             if error.code == .internalError {
                 context.logger.error("op \(op.name) failed: \(error)", metadata: ["event": "op_failed"])
             }
             return (ControlReply.failure(id: request.id, error: error), nil)
+        }
+    }
+}
+
+extension ControlDispatcher {
+    /// Writes one admin audit entry; a failure to write is logged (`audit_failed`), the reply stands.
+    func record(_ details: [String: JSONValue], output: ControlOutput?, outcome: Result<Void, HostError>) async {
+        let peer = output?.peer ?? .stdin(operatorName: context.operatorName)
+        do {
+            try await AdminAudit.record(details, peer: peer, outcome: outcome, stateDirectory: context.host.configuration.stateDirectory)
+        } catch {
+            context.logger.error("cannot write the admin audit log: \(error.description)", metadata: ["event": "audit_failed"])
         }
     }
 }
@@ -156,6 +178,8 @@ struct OpContext: Sendable {
     var afterReply: AfterReply?
     /// The host proxy, when the daemon serves one.
     var hostProxy: HostProxyServer?
+    /// Who the audit log names for requests without socket credentials.
+    var operatorName = "unknown"
 
     init(host: HostActor, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
         self.host = host

@@ -60,6 +60,13 @@ public struct HostLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra, uniquingKeysWith: { _, new in new }) }
+        // Every line carries an event code (docs/operations.md, "Log events"); warnings and errors
+        // of a catalogued event carry the catalogue's hint unless the caller gave one.
+        let code = merged["event"]?.description ?? LogEventCatalog.unclassified
+        if merged["event"] == nil, format == .json { merged["event"] = .string(code) }
+        if merged["hint"] == nil, event.level >= .warning, let hint = LogEventCatalog.hint(for: code) {
+            merged["hint"] = .string(hint)
+        }
         let timestamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
         switch format {
         case .text:
@@ -70,7 +77,7 @@ public struct HostLogHandler: LogHandler {
             sink.write(line)
         case .json:
             var object: [String: Any] = [
-                "ts": timestamp, "level": event.level.rawValue, "logger": label, "msg": "\(event.message)",
+                "ts": timestamp, "level": event.level.rawValue, "logger": label, "message": "\(event.message)",
             ]
             for (key, value) in merged { object[key] = Self.jsonObject(value) }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {

@@ -76,7 +76,9 @@ public enum Daemon {
                 host: host, address: (address.host, address.port), credentials: try HostProxyCredentials(stateDirectory: options.stateDirectory),
                 logger: logger)
         }
-        let dispatcher = ControlDispatcher(host: host, logger: logger, requestShutdown: requestShutdown, hostProxy: hostProxy)
+        let dispatcher = ControlDispatcher(
+            host: host, logger: logger, requestShutdown: requestShutdown, hostProxy: hostProxy,
+            operatorName: options.operatorName ?? environment["USER"])
         // The host itself is one of the participants, so `host_ready` always follows `host_start`.
         let readiness = Readiness(
             expected: 1 + (options.socketPath != nil ? 1 : 0) + (options.metricsAddress != nil ? 1 : 0) + (hostProxy != nil ? 1 : 0), logger: logger,

@@ -41,6 +41,8 @@ public struct DaemonOptions: Sendable {
     public var handlesSignals = true
     /// Called once every listener is up, with the `host_ready` fields (`metrics_port`, `socket`, …).
     public var onReady: (@Sendable ([String: String]) async -> Void)?
+    /// Who `<state-dir>/audit/admin.log` names for stdin requests (`--operator`; default `$USER`).
+    public var operatorName: String?
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory

@@ -38,6 +38,7 @@ public final class ClusterMetrics: ClusterChild {
     /// Restart series are created on demand (``registerChild(_:)``, ``childRestarted(_:)``).
     public func start() async throws {
         _ = gauge(MetricFamily.dbOpen, help: MetricFamily.dbOpenHelp, labels: [])
+        _ = counter(MetricFamily.dbErrors, help: MetricFamily.dbErrorsHelp, labels: [])
     }
 
     /// No-op: series live until ``unregisterAll()``, so counters survive a restart of this child.
@@ -54,10 +55,36 @@ public final class ClusterMetrics: ClusterChild {
             .increment()
     }
 
-    /// hostapp_cluster_child_restarts_total{cluster_id,child} += 1.
+    /// hostapp_cluster_child_restarts_total{cluster_id,child} += 1, and the host-wide
+    /// hostapp_child_restarts_total{child} (which outlives the cluster).
     public func childRestarted(_ child: String) {
         counter(MetricFamily.childRestarts, help: MetricFamily.childRestartsHelp, labels: [("child", child)])
             .increment()
+        host.childRestarted(child)
+    }
+
+    /// hostapp_child_give_ups_total{child} += 1 (host-wide; the cluster's own record is its
+    /// `child_gave_up` lifecycle event).
+    public func childGaveUp(_ child: String) {
+        host.childGaveUp(child)
+    }
+
+    /// hostapp_cluster_state{cluster_id,state}: 1 for `state`, 0 for every other state.
+    public func setState(_ state: ClusterState) {
+        for candidate in ClusterState.allCases {
+            gauge(MetricFamily.clusterState, help: MetricFamily.clusterStateHelp, labels: [("state", candidate.rawValue)])
+                .set(candidate == state ? Int64(1) : Int64(0))
+        }
+    }
+
+    /// hostapp_cluster_db_errors_total{cluster_id} += 1 (one failed operation on the cluster's DB).
+    public func databaseError() {
+        counter(MetricFamily.dbErrors, help: MetricFamily.dbErrorsHelp, labels: []).increment()
+    }
+
+    /// hostapp_db_open_failures_total += 1 (host-wide): the cluster's DB could not be opened after every retry.
+    public func databaseOpenFailed() {
+        host.databaseOpenFailed()
     }
 
     /// Creates the restarts series for `child` at 0 so it shows before the first restart.

@@ -16,23 +16,91 @@ public final class HostMetrics: Sendable {
     /// The registry rendered by ``exposition()``.
     public let registry: PrometheusCollectorRegistry
     private let clustersActive: Gauge
+    private let clustersRegistered: Counter
+    private let clustersUnregistered: Counter
+    private let databaseOpenFailures: Counter
+    private let openFDs: Gauge
+    private let residentMemory: Gauge
+    private let supervisedTasks: Gauge
+    private let tasksSource = LockedValue<(@Sendable () -> Int)?>(nil)
     private let catalog: LockedValue<Catalog>
     private let rejected = Atomic<Int>(0)
 
     public init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        self.clustersActive = registry.makeGauge(descriptor: .exact(MetricFamily.clustersActive, help: MetricFamily.clustersActiveHelp))
         var catalog = Catalog()
-        catalog.families[MetricFamily.clustersActive] = FamilyEntry(
-            kind: .gauge, help: MetricFamily.clustersActiveHelp, labeled: false, series: 1
-        )
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            catalog.families[name] = FamilyEntry(kind: .gauge, help: help, labeled: false, series: 1)
+            return registry.makeGauge(descriptor: .exact(name, help: help))
+        }
+        func counter(_ name: String, _ help: String) -> Counter {
+            catalog.families[name] = FamilyEntry(kind: .counter, help: help, labeled: false, series: 1)
+            return registry.makeCounter(descriptor: .exact(name, help: help))
+        }
+        clustersActive = gauge(MetricFamily.clustersActive, MetricFamily.clustersActiveHelp)
+        clustersRegistered = counter(MetricFamily.clustersRegistered, MetricFamily.clustersRegisteredHelp)
+        clustersUnregistered = counter(MetricFamily.clustersUnregistered, MetricFamily.clustersUnregisteredHelp)
+        databaseOpenFailures = counter(MetricFamily.dbOpenFailures, MetricFamily.dbOpenFailuresHelp)
+        openFDs = gauge(MetricFamily.openFDs, MetricFamily.openFDsHelp)
+        residentMemory = gauge(MetricFamily.residentMemory, MetricFamily.residentMemoryHelp)
+        supervisedTasks = gauge(MetricFamily.supervisedTasks, MetricFamily.supervisedTasksHelp)
+        // Host-wide families labelled by child only: reserved here so no cluster can claim the names.
+        for (name, help) in [
+            (MetricFamily.hostChildRestarts, MetricFamily.hostChildRestartsHelp), (MetricFamily.hostChildGiveUps, MetricFamily.hostChildGiveUpsHelp),
+        ] {
+            catalog.families[name] = FamilyEntry(kind: .counter, help: help, labeled: false, series: 0)
+            for child in MetricFamily.knownChildren {
+                _ = registry.makeCounter(descriptor: .exact(name, help: help), labels: [("child", child)])
+            }
+        }
         self.catalog = LockedValue(catalog)
     }
 
     /// Sets hostapp_clusters_active (gauge, no labels).
     public func setClustersActive(_ count: Int) {
         clustersActive.set(Int64(count))
+    }
+
+    /// hostapp_clusters_registered_total += 1 (a new cluster instance was created).
+    public func clusterRegistered() {
+        clustersRegistered.increment()
+    }
+
+    /// hostapp_clusters_unregistered_total += 1 (a cluster began its teardown).
+    public func clusterUnregistered() {
+        clustersUnregistered.increment()
+    }
+
+    /// hostapp_db_open_failures_total += 1 (a cluster DB could not be opened after its retries).
+    public func databaseOpenFailed() {
+        databaseOpenFailures.increment()
+    }
+
+    /// hostapp_child_restarts_total{child} += 1; survives the cluster's unregistration.
+    public func childRestarted(_ child: String) {
+        hostCounter(MetricFamily.hostChildRestarts, help: MetricFamily.hostChildRestartsHelp, child: child).increment()
+    }
+
+    /// hostapp_child_give_ups_total{child} += 1: a child exhausted its restart budget and stays failed.
+    public func childGaveUp(_ child: String) {
+        hostCounter(MetricFamily.hostChildGiveUps, help: MetricFamily.hostChildGiveUpsHelp, child: child).increment()
+    }
+
+    /// Where hostapp_supervised_tasks is read from at each scrape (the host's ``ResourceCounters``).
+    public func observeSupervisedTasks(_ source: @escaping @Sendable () -> Int) {
+        tasksSource.withLock { $0 = source }
+    }
+
+    /// Refreshes the process gauges (open FDs, RSS, supervised tasks); ``exposition()`` calls it.
+    public func sampleProcess() {
+        if let count = ProcessSample.openFileDescriptors() { openFDs.set(Int64(count)) }
+        if let bytes = ProcessSample.residentBytes() { residentMemory.set(Int64(bytes)) }
+        if let source = tasksSource.withLock({ $0 }) { supervisedTasks.set(Int64(source())) }
+    }
+
+    private func hostCounter(_ name: String, help: String, child: String) -> Counter {
+        registry.makeCounter(descriptor: .exact(name, help: help), labels: [("child", child)])
     }
 
     /// Creates the metric handle of one cluster (registers nothing yet).
@@ -42,7 +110,8 @@ public final class HostMetrics: Sendable {
 
     /// Prometheus text exposition (format 0.0.4).
     public func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        sampleProcess()
+        return registry.emitToBuffer()
     }
 
     // MARK: Catalog (internal)
@@ -111,6 +180,28 @@ enum MetricFamily {
     static let lifecycleEventsHelp = "Cluster lifecycle events by stable event code."
     static let childRestarts = "hostapp_cluster_child_restarts_total"
     static let childRestartsHelp = "Child service restarts after failures."
+    static let clustersRegistered = "hostapp_clusters_registered_total"
+    static let clustersRegisteredHelp = "Cluster instances created by cluster.register since the daemon started."
+    static let clustersUnregistered = "hostapp_clusters_unregistered_total"
+    static let clustersUnregisteredHelp = "Cluster instances whose teardown began (cluster.unregister) since the daemon started."
+    static let dbOpenFailures = "hostapp_db_open_failures_total"
+    static let dbOpenFailuresHelp = "Cluster databases that could not be opened after every retry."
+    static let hostChildRestarts = "hostapp_child_restarts_total"
+    static let hostChildRestartsHelp = "Child restarts after failures, all clusters, by child (kept after unregistration)."
+    static let hostChildGiveUps = "hostapp_child_give_ups_total"
+    static let hostChildGiveUpsHelp = "Children that exhausted their restart budget and stayed failed, all clusters, by child."
+    static let openFDs = "hostapp_process_open_fds"
+    static let openFDsHelp = "File descriptors open in the daemon process."
+    static let residentMemory = "hostapp_process_resident_memory_bytes"
+    static let residentMemoryHelp = "Resident set size of the daemon process in bytes."
+    static let supervisedTasks = "hostapp_supervised_tasks"
+    static let supervisedTasksHelp = "Supervised tasks running in the host (cluster lives and their children)."
+    static let clusterState = "hostapp_cluster_state"
+    static let clusterStateHelp = "1 for the cluster's current lifecycle state, 0 for the others."
+    static let dbErrors = "hostapp_cluster_db_errors_total"
+    static let dbErrorsHelp = "Failed operations on the cluster's database (open failures included)."
+    /// Children every cluster has; their host-wide series exist from the start.
+    static let knownChildren = ["store", "settings", "kube", "rethink", "forwards", "routes"]
 }
 
 enum MetricKind: Sendable, Equatable {

@@ -3,7 +3,7 @@ import GuildNetCore
 import GuildNetStateDirectory
 
 /// The append-only audit log of migrations and rollbacks: `<state-dir>/audit/migrations.log`, one
-/// JSON object per line (directory 0700, file 0600, opened with `O_APPEND`). Entries name files,
+/// JSON object per line, written by ``AuditLogFile`` (directory 0700, file 0600, `O_APPEND`, fsynced). Entries name files,
 /// counts and checksums, never credential values.
 public struct AuditLog: Sendable {
     public let path: String
@@ -12,17 +12,13 @@ public struct AuditLog: Sendable {
         path = StateDirectory(stateDirectory).migrationAuditLog
     }
 
-    /// Appends one entry (one `write(2)` of one line).
+    /// Appends one entry (one `write(2)` of one line, fsynced; see ``AuditLogFile``).
     public func append(_ entry: [String: JSONValue]) throws {
-        try MigrationFiles.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o700)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw HostError(.io, "cannot open audit log \(path): \(MigrationFiles.errnoText())") }
-        defer { close(fd) }
-        fchmod(fd, 0o600)
-        var line = JSONValue.object(entry).serialized
-        line.append(0x0A)
-        try line.withUnsafeBytes { try MigrationFiles.writeAll(fd, $0, path: path) }
-        fsync(fd)
+        do {
+            try AuditLogFile(path: path).append(entry)
+        } catch {
+            throw HostError(.io, "cannot write audit log \(path): \(error.description)")
+        }
     }
 
     /// The common header of an entry: timestamp, operator, host, command line.

@@ -88,11 +88,13 @@ public actor ClusterActor {
         self.storage = storage
         self.registration = registration
         self.stateCell = StateCell(.registering)
-        self.store = storage.makeStore(
-            for: id,
-            environment: StoreEnvironment(
-                configuration: configuration.store, budget: budget, counters: counters, logger: logger,
-                onOpenChange: { open in metrics.setDatabaseOpen(open) }))
+        var storeEnvironment = StoreEnvironment(
+            configuration: configuration.store, budget: budget, counters: counters, logger: logger,
+            onOpenChange: { open in metrics.setDatabaseOpen(open) })
+        storeEnvironment.onError = { _, duringOpen in
+            if duringOpen { metrics.databaseOpenFailed() } else { metrics.databaseError() }
+        }
+        self.store = storage.makeStore(for: id, environment: storeEnvironment)
         self.settings = ClusterSettings(
             cluster: id, storage: storage.makeSettingsStorage(for: id, logger: logger), host: configuration.settings,
             initial: registration.settings, logger: logger, watchHub: configuration.settingsWatchHub)
@@ -240,6 +242,7 @@ public actor ClusterActor {
                         "child \(childID) failed \(failures.count) times within \(policy.window); not restarting it",
                         metadata: ["event": .string(LifecycleEvent.childGaveUp.rawValue), "child": .string(childID)])
                     metrics.lifecycle(.childGaveUp)
+                    metrics.childGaveUp(childID)
                     return
                 }
                 updateChild(childID) {
@@ -298,6 +301,7 @@ public actor ClusterActor {
 
     private func setState(_ newState: ClusterState) {
         stateCell.value = newState
+        metrics.setState(newState)
         watchers.removeAll { watcher in
             if case .terminated = watcher.yield(newState) { return true }
             return false

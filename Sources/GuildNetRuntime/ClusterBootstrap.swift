@@ -59,7 +59,6 @@ extension HostActor {
             let rethink = cluster.rethink
             let server = try await withDeadline(request.warmupDeadline, "the RethinkDB warm-up") { try await rethink.connector().warmup() }
             let state = await cluster.waitUntilSettled(timeout: configuration.startTimeout)
-            audit(["event": "cluster_bootstrap", "cluster": .string(name), "bundle": .string(request.path), "result": "ok"])
             logger.notice(
                 "cluster bootstrapped from a join bundle",
                 metadata: ["event": "cluster_bootstrap", "cluster_id": .string(id.key), "keys": .string(bundle.settings.keys.sorted().joined(separator: ","))])
@@ -72,10 +71,6 @@ extension HostActor {
             let failure = HostError.wrapping(error, as: .internalError)
             _ = try? await unregister(name, purge: true)
             if AtomicFile.exists(paths.directory) { try? await configuration.storage.purge(id) }
-            audit([
-                "event": "cluster_bootstrap", "cluster": .string(name), "bundle": .string(request.path), "result": "rolled_back",
-                "code": .string(failure.code.rawValue),
-            ])
             logger.warning(
                 "bootstrap failed and was rolled back: \(failure.message)",
                 metadata: ["event": "cluster_bootstrap_rolled_back", "cluster_id": .string(id.key), "code": .string(failure.code.rawValue)])
@@ -111,25 +106,6 @@ extension HostActor {
         } catch {
             throw HostError(.io, "cannot write \(path): \(error.description)")
         }
-        audit(["event": "cluster_export_config", "cluster": .string(name), "path": .string(path)])
         return ["cluster": .string(name), "path": .string(path), "settings": .array(settings.keys.sorted().map(JSONValue.string))]
-    }
-
-    /// Appends one line to `<state-dir>/audit/admin.log` (0600); names and paths only, never values.
-    private nonisolated func audit(_ entry: [String: JSONValue]) {
-        var entry = entry
-        entry["timestamp"] = .string(ISO8601DateFormatter().string(from: Date()))
-        let path = StateDirectory(configuration.stateDirectory).audit + "/admin.log"
-        do {
-            try AtomicFile.makeDirectories(StateDirectory(configuration.stateDirectory).audit)
-        } catch {
-            configuration.logger.warning("cannot write the admin audit log: \(error.description)", metadata: ["event": "audit_failed"])
-            return
-        }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let line = JSONValue.object(entry).serialized + [0x0A]
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -64,6 +64,8 @@ public actor HostActor {
         self.budget = DatabaseBudget(configuration: configuration.databaseBudget, logger: configuration.logger)
         self.hostSettings = configuration.settings
         configuration.metrics.setClustersActive(0)
+        let counters = self.counters
+        configuration.metrics.observeSupervisedTasks { counters.snapshot.supervisedTasks }
     }
 
     // MARK: Life
@@ -152,6 +154,7 @@ public actor HostActor {
         )
         entries[id.key] = .active(cluster)
         publishActiveCount()
+        configuration.metrics.clusterRegistered()
         guard clusterTasks.spawn({ await self.supervise(cluster) }) else {
             forget(cluster)
             throw HostError(.hostShuttingDown, "the host is shutting down")
@@ -253,6 +256,7 @@ public actor HostActor {
         if case .active(let same)? = entries[id.key], same === cluster {
             entries[id.key] = .stopping(cluster)
             publishActiveCount()
+            configuration.metrics.clusterUnregistered()
             cluster.requestStop()
         }
         let clock = ContinuousClock()

@@ -10,6 +10,7 @@ import GuildNetCore
 ///  ├─ guildnet.sqlite           legacy host-wide DB (legacy-global layout, migration source)
 ///  ├─ backups/<timestamp>/      migration backups
 ///  ├─ audit/migrations.log      migration and rollback audit log
+///  ├─ audit/admin.log           admin operations on cluster data (AuditLogFile)
 ///  └─ clusters/<id>/            ClusterPaths: local.db, settings.json, kubeconfig, cluster.json,
 ///                               registration.json (while registered)
 /// ```
@@ -35,6 +36,8 @@ public struct StateDirectory: Sendable, Equatable {
     public var audit: String { root + "/audit" }
     /// The migration and rollback audit log.
     public var migrationAuditLog: String { audit + "/migrations.log" }
+    /// The admin operations audit log (`cluster.register`, `cluster.unregister`, `settings.set`, …).
+    public var adminAuditLog: String { audit + "/admin.log" }
 
     /// The files of one cluster.
     public func cluster(_ id: ClusterID) -> ClusterPaths {

@@ -46,6 +46,9 @@ public struct StoreEnvironment: Sendable {
     public var logger: Logger
     /// Told `true` when the store's handle opens and `false` when it closes.
     public var onOpenChange: @Sendable (Bool) -> Void
+    /// Told about every failed operation (`duringOpen == false`) and every open that failed after
+    /// all its retries (`duringOpen == true`); drives the DB error series.
+    public var onError: @Sendable (_ error: HostError, _ duringOpen: Bool) -> Void = { _, _ in }
 
     public init(
         configuration: StoreConfiguration, budget: DatabaseBudget, counters: ResourceCounters, logger: Logger,

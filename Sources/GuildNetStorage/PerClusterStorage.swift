@@ -43,7 +43,8 @@ public struct PerClusterStorage: ClusterStorage {
             budget: environment.budget,
             counters: environment.counters,
             logger: environment.logger,
-            onOpenChange: environment.onOpenChange
+            onOpenChange: environment.onOpenChange,
+            onError: environment.onError
         )
     }
 

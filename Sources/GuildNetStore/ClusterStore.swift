@@ -24,6 +24,7 @@ public actor ClusterStore: ClusterChild {
     private let budget: DatabaseBudget
     private let counters: ResourceCounters
     private let onOpenChange: @Sendable (Bool) -> Void
+    private let onError: @Sendable (HostError, Bool) -> Void
     private let logger: Logger
 
     private enum Handle {
@@ -46,6 +47,8 @@ public actor ClusterStore: ClusterChild {
     /// - Parameters:
     ///   - onOpenChange: told `true` when the handle opens and `false` when it closes (drives the
     ///     `hostapp_cluster_db_open` gauge).
+    ///   - onError: told about each failed operation (`false`) and each open that failed after every
+    ///     retry (`true`); drives `hostapp_cluster_db_errors_total` and `hostapp_db_open_failures_total`.
     public init(
         cluster: ClusterID,
         path: String,
@@ -53,7 +56,8 @@ public actor ClusterStore: ClusterChild {
         budget: DatabaseBudget,
         counters: ResourceCounters,
         logger: Logger,
-        onOpenChange: @escaping @Sendable (Bool) -> Void = { _ in }
+        onOpenChange: @escaping @Sendable (Bool) -> Void = { _ in },
+        onError: @escaping @Sendable (HostError, Bool) -> Void = { _, _ in }
     ) {
         self.cluster = cluster
         self.path = path
@@ -62,6 +66,7 @@ public actor ClusterStore: ClusterChild {
         self.counters = counters
         self.logger = logger
         self.onOpenChange = onOpenChange
+        self.onError = onError
     }
 
     // MARK: ClusterChild
@@ -237,7 +242,12 @@ public actor ClusterStore: ClusterChild {
         _ operation: String,
         _ body: (DatabaseQueue) async throws -> T
     ) async throws -> T {
-        try checkUsable()
+        do {
+            try checkUsable()
+        } catch {
+            if error.code != .clusterStopping { onError(error, false) }
+            throw error
+        }
         inFlight += 1
         defer { operationFinished() }
         usage.touch()
@@ -246,7 +256,10 @@ public actor ClusterStore: ClusterChild {
             return try await body(queue)
         } catch {
             let mapped = HostError.store(error, "\(operation) on \(cluster.key)")
-            if mapped.code != .clusterStopping { lastError = mapped }
+            if mapped.code != .clusterStopping {
+                lastError = mapped
+                onError(mapped, false)
+            }
             throw mapped
         }
     }
@@ -340,6 +353,7 @@ public actor ClusterStore: ClusterChild {
                     logger.error(
                         "database open failed after \(attempt) attempts: \(mapped)",
                         metadata: ["event": "db_open_failed", "code": .string(mapped.code.rawValue)])
+                    onError(mapped, true)
                     throw mapped
                 }
                 logger.warning("database open failed (attempt \(attempt)): \(mapped)", metadata: ["event": "db_open_retry"])

@@ -14,6 +14,7 @@ enum CtlHelp {
         "hostapp ctl db.put cluster=prod-eu key=greeting value=hello",
         "hostapp ctl db.get cluster=prod-eu key=greeting",
         "hostapp ctl cluster.unregister cluster=prod-eu purge=true",
+        "hostapp ctl audit.tail limit=5    # who changed what (audit/admin.log)",
     ]
 
     static var discussion: String {

@@ -78,6 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
             "How the clusters registered before the last stop come back: eager (start them all at once, the default), lazy (list them as idle; each starts on its first request) or off."
     )
     var restore: String = RestoreMode.eager.rawValue
+    @Option(name: .long, help: "Operator named in <state-dir>/audit/admin.log for requests on stdin (default $USER; socket clients are named by their uid).")
+    var `operator`: String?
 
     mutating func run() async throws {
         guard let format = LogFormat(rawValue: logFormat) else {
@@ -114,6 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let dbIdleTtl { options.databaseBudget.idleTTL = .seconds(dbIdleTtl) }
         if let shutdownTimeout { options.shutdownDeadline = .seconds(shutdownTimeout) }
         if let maxLineBytes { options.transport.maxLineBytes = maxLineBytes }
+        options.operatorName = `operator`
         let logger = Logger(label: "hostapp") { label in
             HostLogHandler(label: label, format: format, level: level)
         }

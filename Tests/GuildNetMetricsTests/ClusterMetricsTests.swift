@@ -5,6 +5,7 @@ import Testing
 @testable import GuildNetMetrics
 
 private let dbOpen = "hostapp_cluster_db_open"
+private let dbErrors = "hostapp_cluster_db_errors_total"
 private let lifecycleEvents = "hostapp_cluster_lifecycle_events_total"
 private let childRestarts = "hostapp_cluster_child_restarts_total"
 private let clustersActive = "hostapp_clusters_active"
@@ -60,13 +61,14 @@ struct ClusterMetricsTests {
         #expect(parsed.value(childRestarts, ["cluster_id": "alpha", "child": "store"]) == 1)
         #expect(parsed.samples(named: childRestarts).count == 1)
 
-        #expect(parsed.samples(ofCluster: "alpha").count == 3)
-        #expect(parsed.samples(ofCluster: "beta").count == 3)
-        #expect(alpha.seriesCount == 3)
-        #expect(beta.seriesCount == 3)
-        #expect(await alpha.details() == ["series": .int(3)])
+        // db_open and db_errors (from start()), lifecycle events, alpha's restarts.
+        #expect(parsed.samples(ofCluster: "alpha").count == 4)
+        #expect(parsed.samples(ofCluster: "beta").count == 4)
+        #expect(alpha.seriesCount == 4)
+        #expect(beta.seriesCount == 4)
+        #expect(await alpha.details() == ["series": .int(4)])
         // One HELP and one TYPE line per family, never repeated per cluster.
-        #expect(parsed.helpLines.sorted() == [childRestarts, dbOpen, lifecycleEvents, clustersActive].sorted())
+        #expect(parsed.helpLines.sorted() == [childRestarts, dbOpen, dbErrors, lifecycleEvents, clustersActive].sorted())
         #expect(parsed.typeLines.sorted() == parsed.helpLines.sorted())
     }
 
@@ -102,7 +104,7 @@ struct ClusterMetricsTests {
         metrics.setDatabaseOpen(true)
         await metrics.stop()
         try await metrics.start()
-        #expect(metrics.seriesCount == 1)
+        #expect(metrics.seriesCount == 2)
         #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == 1)
         metrics.setDatabaseOpen(false)
         #expect(ParsedExposition(host.exposition()).value(dbOpen, ["cluster_id": "alpha"]) == 0)
@@ -114,14 +116,14 @@ struct ClusterMetricsTests {
 
         var parsed = ParsedExposition(host.exposition())
         #expect(parsed.samples(ofCluster: "alpha").isEmpty)
-        #expect(parsed.samples(ofCluster: "beta").count == 3)
+        #expect(parsed.samples(ofCluster: "beta").count == 4)
         #expect(parsed.value(lifecycleEvents, ["cluster_id": "beta", "event": "start"]) == 1)
         #expect(alpha.seriesCount == 0)
-        #expect(beta.seriesCount == 3)
+        #expect(beta.seriesCount == 4)
         // Only alpha had restart series: the family is gone, HELP and TYPE lines included.
         #expect(!parsed.helpLines.contains(childRestarts))
         #expect(!parsed.typeLines.contains(childRestarts))
-        #expect(parsed.helpLines.sorted() == [dbOpen, lifecycleEvents, clustersActive].sorted())
+        #expect(parsed.helpLines.sorted() == [dbOpen, dbErrors, lifecycleEvents, clustersActive].sorted())
 
         beta.unregisterAll()
         parsed = ParsedExposition(host.exposition())

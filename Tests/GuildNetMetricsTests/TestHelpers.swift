@@ -26,14 +26,26 @@ struct ParsedExposition {
     /// Family names that have a `# TYPE` line.
     var typeLines: [String] = []
 
-    init(_ bytes: [UInt8]) {
+    /// The host-wide families every HostMetrics exports from the start besides
+    /// hostapp_clusters_active (churn, DB open failures, children, process); most tests look past them.
+    static let hostCounters: Set<String> = [
+        "hostapp_clusters_registered_total", "hostapp_clusters_unregistered_total", "hostapp_db_open_failures_total",
+        "hostapp_child_restarts_total", "hostapp_child_give_ups_total", "hostapp_process_open_fds",
+        "hostapp_process_resident_memory_bytes", "hostapp_supervised_tasks",
+    ]
+
+    /// - Parameter includeHostCounters: keep the families of ``hostCounters`` (left out by default).
+    init(_ bytes: [UInt8], includeHostCounters: Bool = false) {
         let text = String(decoding: bytes, as: UTF8.self)
+        func kept(_ name: String) -> Bool { includeHostCounters || !Self.hostCounters.contains(name) }
         for line in text.split(separator: "\n") {
             if line.hasPrefix("# HELP ") {
-                helpLines.append(String(line.dropFirst(7).prefix { $0 != " " }))
+                let name = String(line.dropFirst(7).prefix { $0 != " " })
+                if kept(name) { helpLines.append(name) }
             } else if line.hasPrefix("# TYPE ") {
-                typeLines.append(String(line.dropFirst(7).prefix { $0 != " " }))
-            } else if let sample = Self.parseSample(line) {
+                let name = String(line.dropFirst(7).prefix { $0 != " " })
+                if kept(name) { typeLines.append(name) }
+            } else if let sample = Self.parseSample(line), kept(sample.name) {
                 samples.append(sample)
             }
         }

@@ -114,7 +114,7 @@ struct RestartEndToEndTests {
                 _ = try await Self.read(client, sub: watch) { $0["object"]?["metadata"]?["name"] == "live" }
                 let status = try await E.call(client, "s", ["op": "cluster.status", "cluster": "restarts"])
                 #expect(status.jsonString.contains("\"relists\":1"), "\(status.jsonString)")
-                let relists = daemon.logRecords.filter { $0["msg"] == "informer listed" }
+                let relists = daemon.logRecords.filter { $0["message"] == "informer listed" }
                 #expect(relists.last?["requested_rv"] == "", "the relist after the watch's 410 is a consistent read")
                 Self.report(["kind": "kube", "restart_to_first_event_ms": .int(Self.milliseconds(recovery))])
             }

@@ -135,6 +135,16 @@ public func locatePromtool() -> URL? {
     return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
 }
 
+/// The Prometheus server from `$PROMETHEUS`, else `<package root>/.tools/bin/prometheus` (installed
+/// with promtool by scripts/install-test-tools.sh); `nil` when neither is executable.
+public func locatePrometheus() -> URL? {
+    if let fromEnvironment = ProcessInfo.processInfo.environment["PROMETHEUS"], !fromEnvironment.isEmpty {
+        return FileManager.default.isExecutableFile(atPath: fromEnvironment) ? URL(fileURLWithPath: fromEnvironment) : nil
+    }
+    let candidate = URL(fileURLWithPath: Repository.root).appendingPathComponent(".tools/bin/prometheus")
+    return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
+}
+
 public struct ProcessResult: Sendable {
     public var exitCode: Int32
     public var output: String

@@ -10,6 +10,8 @@ public struct ControlOutput: Sendable {
     let queue: OutputQueue
     /// The connection's subscriptions; their pumps run in the connection's task group.
     let streams: ConnectionStreams
+    /// Who is connected (socket credentials, or the stdin operator); `nil` when unknown.
+    public internal(set) var peer: ControlPeer?
 
     init(connectionID: UInt64, queue: OutputQueue) {
         self.connectionID = connectionID

@@ -100,7 +100,8 @@ public struct ControlSocketServer: Sendable {
 
     private func serveConnection(_ connection: NIOAsyncChannel<LineEvent, ByteBuffer>) async {
         let channel = connection.channel
-        let output = ControlOutput(connectionID: nextConnectionID(), queue: OutputQueue())
+        var output = ControlOutput(connectionID: nextConnectionID(), queue: OutputQueue())
+        output.peer = await ControlPeer.of(channel)
         var logger = self.logger
         logger[metadataKey: "connection_id"] = "\(output.connectionID)"
         logger.debug("control connection opened")

@@ -280,7 +280,7 @@ public actor RethinkConnector {
             // A table starting or failing over; feeds retry until it is ready.
             logger.warning("rethink query failed", metadata: ["code": "\(hostError.code)", "error": "\(hostError.message)"])
         default:
-            logger.error("rethink query failed", metadata: ["code": "\(hostError.code)", "error": "\(hostError.message)"])
+            logger.error("rethink query failed", metadata: ["event": "rethink_query_failed", "code": "\(hostError.code)", "error": "\(hostError.message)"])
         }
     }
 

@@ -122,6 +122,7 @@ public actor ClusterKube: ClusterChild {
         state = .stopped
         publishedRequests = 0
         publishedFailures = 0
+        publishedWatchEvents = 0
         guard case .running(let running) = previous else { return }
         running.spawner.finish()
         let reason = HostError(.clusterStopping, "the cluster's Kubernetes client stopped")
@@ -139,16 +140,33 @@ public actor ClusterKube: ClusterChild {
     static let errorsCounter = "hostapp_cluster_k8s_api_errors_total"
     static let informersGauge = "hostapp_cluster_k8s_informers"
     static let watchesGauge = "hostapp_cluster_k8s_watches_open"
+    static let syncedGauge = "hostapp_cluster_k8s_informers_synced"
+    static let watchEventsCounter = "hostapp_cluster_k8s_watch_events_total"
     private var publishedRequests = 0
     private var publishedFailures = 0
+    /// The informers' applied-event total last published (informers come and go: only growth is added).
+    private var publishedWatchEvents = 0
 
     /// Copies the client's counters into `hostapp_cluster_k8s_*` every ``metricsSamplingInterval``.
     private func sampleMetrics() async {
-        await sampleEvery(metricsSamplingInterval) { publishMetrics() }
+        await sampleEvery(metricsSamplingInterval) { await publishMetrics() }
     }
 
-    private func publishMetrics() {
+    private func publishMetrics() async {
         guard case .running(let running) = state else { return }
+        var synced = 0
+        var watchEvents = 0
+        for informer in running.informers.values {
+            let status = await informer.status()
+            if status.synced { synced += 1 }
+            watchEvents += status.eventsApplied
+        }
+        // Re-read after the suspensions: stop() may have run meanwhile.
+        guard case .running = state else { return }
+        let events = metrics.counter(Self.watchEventsCounter, help: "Watch events the cluster's informers applied (sampled).", labels: [])
+        if watchEvents > publishedWatchEvents { events.increment(by: Int64(watchEvents - publishedWatchEvents)) }
+        publishedWatchEvents = watchEvents
+        metrics.gauge(Self.syncedGauge, help: "Informers of the cluster whose cache has synced.", labels: []).set(Int64(synced))
         let stats = running.client.stats
         let requests = metrics.counter(Self.requestsCounter, help: "Kubernetes API requests sent by the cluster's client.", labels: [])
         let errors = metrics.counter(Self.errorsCounter, help: "Kubernetes API requests of the cluster that failed.", labels: [])

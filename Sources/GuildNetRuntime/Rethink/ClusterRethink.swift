@@ -173,12 +173,43 @@ public actor ClusterRethink: ClusterChild {
         }
     }
 
-    /// Copies the connector's feed count into the cluster's gauge every ``metricsSamplingInterval``.
+    /// Copies the connector's feed count and feed counters into the cluster's series every
+    /// ``metricsSamplingInterval``.
     private func sampleMetrics() async {
         await sampleEvery(metricsSamplingInterval) {
-            metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(await activeFeeds))
+            guard case .running(_, let built?) = state else { return }
+            let status = await built.connector.status()
+            publishFeedCounters(status.feeds, of: built.connector)
+            metrics.gauge(Self.feedsGauge, help: Self.feedsHelp, labels: []).set(Int64(status.feeds.active))
         }
     }
+
+    /// Adds what the connector's feed counters grew by since the last sample (a rebuilt connector
+    /// starts again from zero).
+    private func publishFeedCounters(_ feeds: ChangefeedStatistics, of connector: RethinkConnector) {
+        if published.connector !== connector { published = PublishedFeeds(connector: connector) }
+        func add(_ name: String, _ help: String, _ value: Int, _ last: inout Int) {
+            let counter = metrics.counter(name, help: help, labels: [])
+            if value > last { counter.increment(by: Int64(value - last)) }
+            last = max(last, value)
+        }
+        add(Self.eventsCounter, "Changefeed events delivered to subscribers (sampled).", feeds.delivered, &published.delivered)
+        add(Self.droppedCounter, "Changefeed events dropped because a subscriber was too slow (sampled).", feeds.dropped, &published.dropped)
+        add(Self.gapsCounter, "Changefeed gaps: resumes after a lost connection or changes skipped by the server (sampled).", feeds.gaps, &published.gaps)
+    }
+
+    private struct PublishedFeeds {
+        var connector: RethinkConnector?
+        var delivered = 0
+        var dropped = 0
+        var gaps = 0
+    }
+
+    private var published = PublishedFeeds()
+
+    static let eventsCounter = "hostapp_cluster_rethink_feed_events_total"
+    static let droppedCounter = "hostapp_cluster_rethink_feed_events_dropped_total"
+    static let gapsCounter = "hostapp_cluster_rethink_feed_gaps_total"
 
     static let feedsGauge = "hostapp_cluster_rethink_changefeeds_active"
     static let feedsHelp = "Changefeeds open on the cluster's RethinkDB connector."
