@@ -65,6 +65,14 @@ public enum LogEventCatalog {
             code: "cluster_bootstrap_rolled_back", level: .warning, meaning: "a bootstrap failed and was undone",
             hint: "the code says which step failed (Kubernetes or RethinkDB warm-up, bundle contents); fix it and bootstrap again"),
         .init(code: "cluster_export_config", level: .info, meaning: "a join bundle was written for a cluster", hint: nil),
+        // Restart (--restore)
+        .init(
+            code: "clusters_restored", level: .info, meaning: "the clusters registered before the last stop are listed again (mode, clusters, skipped)",
+            hint: nil),
+        .init(code: "cluster_restore_start", level: .info, meaning: "a restored cluster is being started (eagerly, or on its first request)", hint: nil),
+        .init(
+            code: "registration_skipped", level: .warning, meaning: "a registration record could not be used; the cluster was not restored",
+            hint: "read the reason and the directory: a torn or foreign registration.json can be removed, then the cluster registered again"),
         // Store
         .init(
             code: "db_open_retry", level: .warning, meaning: "opening the cluster's DB failed; it is retried",

@@ -186,7 +186,13 @@ struct RouteOpsTests {
                 #expect(refused["state"] == "failed")
 
                 _ = try await call(client, "set", ["op": "settings.set", "cluster": "d", "settings": ["route.socks5_password": "route-pass"]])
-                let status = try await Self.probe(client, "d")
+                // The settings change rebuilds the route's relay in the background: a probe racing it
+                // may still meet the old relay, so probe until the new password is in use.
+                var status: JSONValue = .null
+                try await eventually("the tailnet route is healthy with the new password", timeout: .seconds(60)) {
+                    status = try await Self.probe(client, "d")
+                    return status["route"] == "tailnet"
+                }
                 #expect(status["route"] == "tailnet")
                 #expect(status["routes"]?["tailnet"]?["state"] == "healthy")
                 #expect(try await Self.listPods(client, "d").count == 2)
