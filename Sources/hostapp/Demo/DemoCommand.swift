@@ -60,7 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let stops = DemoSignals([SIGINT, SIGTERM])
+        let stops = SignalStream([SIGINT, SIGTERM])
         defer { stops.cancel() }
         let table = DemoTable(interactive: !plain && isatty(1) == 1)
         let work = try Self.makeWorkDirectory()
@@ -104,30 +104,5 @@ struct DemoCommand: AsyncParsableCommand {
                 return try await withSimulators(count: count, kubeOptions: kubeOptions, running: running + [cluster], body)
             }
         }
-    }
-}
-
-/// SIGINT/SIGTERM as an async stream, their default action disabled while the demo runs.
-final class DemoSignals: Sendable {
-    let stream: AsyncStream<Int32>
-    private let continuation: AsyncStream<Int32>.Continuation
-    // DispatchSource objects are thread-safe; the array is never mutated after init.
-    private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
-
-    init(_ numbers: [Int32]) {
-        (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(4))
-        let continuation = continuation
-        sources = numbers.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-    }
-
-    func cancel() {
-        for source in sources { source.cancel() }
-        continuation.finish()
     }
 }

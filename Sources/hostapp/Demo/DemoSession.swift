@@ -4,6 +4,7 @@ import GuildNetControl
 import GuildNetCore
 import GuildNetDaemon
 import GuildNetMetrics
+import GuildNetSimulators
 import GuildNetStateDirectory
 import Logging
 
@@ -11,7 +12,7 @@ import Logging
 /// registered and busy, the live table, then teardown and the leak report.
 struct DemoSession: Sendable {
     let table: DemoTable
-    let stops: DemoSignals
+    let stops: SignalStream
     let workDirectory: String
     let stateDirectory: String
     let duration: Duration?
