@@ -96,7 +96,10 @@ struct ParallelClustersEndToEndTests {
         let pod = "\(name)-pod-\(round)"
         _ = try await kube.create(
             .pods, namespace: "default",
-            ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(pod), "namespace": "default"], "spec": ["containers": [["name": "c", "image": "i"]]]])
+            [
+                "apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(pod), "namespace": "default"],
+                "spec": ["containers": [["name": "c", "image": "i"]]],
+            ])
         try await awaitPod(session, pod)
         let job = "\(name)-job-\(round)"
         _ = try await E.call(
@@ -159,7 +162,9 @@ struct ParallelClustersEndToEndTests {
         let dir = TemporaryDirectory("e2e-parallel")
         defer { dir.remove() }
         if let real = Target.realKubeconfigs {
-            print("HOSTAPP_E2E_KUBECONFIGS: \(real.count) real clusters; the RethinkDB, port-forward and fault-injection phases need the simulators and are skipped")
+            print(
+                "HOSTAPP_E2E_KUBECONFIGS: \(real.count) real clusters; the RethinkDB, port-forward and fault-injection phases need the simulators and are skipped"
+            )
         }
         try await Target.withTargets(count: 3, directory: dir.path) { targets in
             try await Self.run(targets, state: dir.path + "/state")

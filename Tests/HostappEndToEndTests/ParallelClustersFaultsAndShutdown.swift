@@ -60,7 +60,10 @@ extension ParallelClustersEndToEndTests {
                         while true {
                             _ = try await E.call(
                                 client, "load\(written)",
-                                ["op": "db.put", "cluster": session.cluster, "key": .string(Self.key(session.name, "load-\(written)")), "value": .int(Int64(written))])
+                                [
+                                    "op": "db.put", "cluster": session.cluster, "key": .string(Self.key(session.name, "load-\(written)")),
+                                    "value": .int(Int64(written)),
+                                ])
                             written += 1
                             let count = written
                             progress.withLock { $0[session.name] = count }
