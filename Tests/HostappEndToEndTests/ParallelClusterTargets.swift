@@ -14,6 +14,18 @@ struct ParallelClusterTarget: Sendable {
     let rethinkAddress: String?
 
     var isSimulated: Bool { kube != nil }
+    /// The route `route.probe` must pick: the last simulated cluster's server refuses direct
+    /// clients; nil for a real cluster (any healthy route).
+    var expectedRoute: JSONValue? {
+        guard let kube else { return nil }
+        return kube.options.requireForwardedFor ? "kubectl-proxy" : "direct"
+    }
+
+    /// Whether `route` (a `route.status` reply) is the route this cluster must use.
+    func isExpected(route: JSONValue) -> Bool {
+        guard let expectedRoute else { return route["route"] != .null && route["route"] != nil }
+        return route["route"] == expectedRoute
+    }
 
     static let rethinkPassword = "parallel-rethink-pw-3c9a"
 
@@ -61,6 +73,9 @@ struct ParallelClusterTarget: Sendable {
         }
         var kubeOptions = KubeSimOptions()
         kubeOptions.simulatedPods = 1
+        // The last cluster's API server refuses direct clients: its route falls back to a
+        // `kubectl proxy` the daemon runs as its child.
+        kubeOptions.requireForwardedFor = index == count - 1
         var rethinkOptions = RethinkSimOptions()
         rethinkOptions.users = ["admin": "", "app": Self.rethinkPassword]
         let kubeSettings = kubeOptions

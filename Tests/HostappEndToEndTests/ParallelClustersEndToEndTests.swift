@@ -58,11 +58,11 @@ struct ParallelClustersEndToEndTests {
                 client, "p\(index)",
                 ["op": "db.put", "cluster": cluster, "key": .string(key(target.name, "key-\(index)")), "value": .string("\(target.name)-value-\(index)")])
         }
+        let route = try await E.call(client, "route", ["op": "route.probe", "cluster": cluster])
+        #expect(target.isExpected(route: route), "\(target.name): \(route.jsonString)")
         let watch = try #require(
             try await E.call(client, "w", ["op": "k8s.watch", "cluster": cluster, "resource": "pods", "namespace": "default"])["sub"]?.stringValue)
         while try await E.next(client, sub: watch)["type"] != "SYNCED" {}
-        let route = try await E.call(client, "route", ["op": "route.probe", "cluster": cluster])
-        #expect(route["route"] == "direct", "\(target.name): \(route.jsonString)")
         guard let kube = target.kube, let rethink = target.rethink else {
             return Session(target: target, client: client, watch: watch, feed: nil, forwardPorts: [])
         }
@@ -198,6 +198,9 @@ struct ParallelClustersEndToEndTests {
             try await Self.faultOne(sessions, daemon: daemon)
         }
         let children = try await Self.terminateUnderLoad(sessions, daemon: daemon)
+        if targets.contains(where: { $0.expectedRoute == "kubectl-proxy" }) {
+            #expect(!children.isEmpty, "the kubectl proxy of the refusing cluster runs as the daemon's child")
+        }
         #expect(children.allSatisfy { !ProcessResources.isRunning(pid: $0) }, "children of the daemon outlived it: \(children)")
 
         // Isolation on disk: each local.db holds its own cluster's keys and nobody else's.
@@ -233,6 +236,10 @@ struct ParallelClustersEndToEndTests {
     static func expectRestored(_ target: Target, state: String) async throws {
         let client = try await ControlClient.connect(path: state + "/hostapp.sock")
         let cluster = JSONValue.string(target.name)
+        // A restored cluster probes its routes as it starts; until that first decision its requests go direct.
+        try await eventually("\(target.name)'s route decided again", timeout: .seconds(30)) {
+            target.isExpected(route: try await E.call(client, "rs-\(UUID().uuidString.prefix(4))", ["op": "route.status", "cluster": cluster]))
+        }
         let value = try await E.call(client, "g", ["op": "db.get", "cluster": cluster, "key": .string(key(target.name, "key-0"))])
         #expect(value["value"] == .string("\(target.name)-value-0"))
         let pods = try await E.call(client, "k", ["op": "k8s.list", "cluster": cluster, "resource": "pods", "namespace": "default"])
