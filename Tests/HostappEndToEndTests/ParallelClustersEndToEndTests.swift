@@ -173,6 +173,13 @@ struct ParallelClustersEndToEndTests {
 
     static func run(_ targets: [Target], state: String) async throws {
         _ = try locateSqlite3()  // fails the test up front when the CLI is missing
+        // One connection to a KubeSim before the concurrent phase: once, the Swift runtime crashed
+        // the test process (null metadata in swift_checkMetadataState) instantiating KubeSim's
+        // server pipeline types on several NIO threads at once for the very first connections.
+        if let first = targets.first, first.isSimulated {
+            let kubectl = ProcessInfo.processInfo.environment["KUBECTL"].flatMap { $0.isEmpty ? nil : $0 } ?? "kubectl"
+            _ = try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [kubectl, "--kubeconfig", first.kubeconfig, "get", "--raw", "/version"])
+        }
         let daemon = try HostappProcess(stateDirectory: state, extra: ["--metrics-addr", "127.0.0.1:0"])
         defer { daemon.terminate() }
         let ready = try await daemon.waitUntilReady()
