@@ -204,7 +204,7 @@ struct ParallelClustersEndToEndTests {
         if sessions.count > 1, sessions.allSatisfy(\.target.isSimulated) {
             try await Self.faultOne(sessions, daemon: daemon)
         }
-        let children = try await Self.terminateUnderLoad(sessions, daemon: daemon)
+        let (children, acknowledged) = try await Self.terminateUnderLoad(sessions, daemon: daemon)
         if targets.contains(where: { $0.expectedRoute == "kubectl-proxy" }) {
             #expect(!children.isEmpty, "the kubectl proxy of the refusing cluster runs as the daemon's child")
         }
@@ -214,6 +214,9 @@ struct ParallelClustersEndToEndTests {
         for session in sessions {
             let keys = try await sqliteKeys(database: state + "/clusters/\(session.name)/local.db")
             #expect(keys.contains(Self.key(session.name, "key-0")), "\(session.name): \(keys)")
+            // Every write acknowledged before SIGTERM is on disk.
+            let written = acknowledged[session.name] ?? 0
+            #expect(written > 0 && keys.contains(Self.key(session.name, "load-\(written - 1)")), "\(session.name) acknowledged \(written) writes")
             for other in sessions where other.name != session.name {
                 #expect(!keys.contains { $0.hasPrefix(other.name + "/") }, "\(other.name)'s keys in \(session.name)'s local.db")
             }

@@ -47,8 +47,9 @@ extension ParallelClustersEndToEndTests {
     }
 
     /// Puts every cluster under write load (a connection each), then SIGTERMs the daemon: it exits 0
-    /// and every process it had started is gone. Returns those processes' ids.
-    static func terminateUnderLoad(_ sessions: [Session], daemon: HostappProcess) async throws -> [Int32] {
+    /// and every process it had started is gone. Returns those processes' ids and how many writes
+    /// each cluster had acknowledged.
+    static func terminateUnderLoad(_ sessions: [Session], daemon: HostappProcess) async throws -> (children: [Int32], acknowledged: [String: Int]) {
         let progress = LockedValue<[String: Int]>([:])
         let pid = daemon.process.processIdentifier
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -85,7 +86,7 @@ extension ParallelClustersEndToEndTests {
             try await eventually("no process started by the daemon is left", timeout: .seconds(20)) {
                 children.allSatisfy { !ProcessResources.isRunning(pid: $0) } && childProcesses(of: pid).isEmpty
             }
-            return children
+            return (children, progress.withLock { $0 })
         }
     }
 }
