@@ -149,9 +149,10 @@ struct KubeClientTests {
 
     @Test("the rate limiter queues requests beyond the burst instead of failing them")
     func rateLimited() async throws {
-        // One token a second and a burst of 2: the third request waits unless the first two took
-        // a second (a slow, loaded machine cannot make this pass by accident or fail it).
-        let options = KubeClientOptions(qps: 1, burst: 2)
+        // One token every 4 s and a burst of 2: the third request waits unless the first two took
+        // 4 s (a slow, loaded machine cannot make this pass by accident; at one token a second, a
+        // full parallel test run on 2 cores once did take that long).
+        let options = KubeClientOptions(qps: 0.25, burst: 2)
         try await S.withSimClient(options: options) { _, _, client in
             for _ in 0..<3 { _ = try await client.rawGET("/version") }
             #expect(client.stats.throttledWaits >= 1)

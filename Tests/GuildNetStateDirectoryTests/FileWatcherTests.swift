@@ -86,7 +86,7 @@ struct FileWatchHubTests {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await hub.run() }
             var polls = 0
-            try await eventually("c1's change delivered") {
+            try await eventually("c1's change delivered", timeout: .seconds(60)) {
                 if polls % 40 == 0 {
                     try Data("{\"v\":\(polls)}".utf8).write(to: URL(fileURLWithPath: paths[1] + ".tmp"))
                     _ = rename(paths[1] + ".tmp", paths[1])
@@ -100,7 +100,7 @@ struct FileWatchHubTests {
             seen.clear()
             try Data("{\"v\":\"late\"}".utf8).write(to: URL(fileURLWithPath: paths[1]))
             try Data("{\"v\":\"other\"}".utf8).write(to: URL(fileURLWithPath: paths[2]))
-            try await eventually("c2's change delivered") { seen.all.contains(paths[2]) }
+            try await eventually("c2's change delivered", timeout: .seconds(60)) { seen.all.contains(paths[2]) }
             #expect(!seen.all.contains(paths[1]), "an unwatched file was delivered")
             group.cancelAll()
         }

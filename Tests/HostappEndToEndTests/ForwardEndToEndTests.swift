@@ -69,7 +69,7 @@ struct ForwardEndToEndTests {
                     client, "rb", ["op": "cluster.register", "cluster": "b", "kubeconfig": .string(dir.path + "/b.kubeconfig"), "settings": settings])
                 let (_, bPort) = try await Self.forward(client, "fb", cluster: "b", ["service": "sim", "remote_port": 8080])
                 #expect(try await LoopbackTCP.exchange(port: bPort, send: [1, 2, 3], expect: 3) == [1, 2, 3])
-                try await eventually("the daemon's descriptors settle") {
+                try await eventually("the daemon's descriptors settle", timeout: .seconds(60)) {
                     let first = ProcessResources.openFileCount(pid: daemon.pid)
                     _ = try await LoopbackTCP.exchange(port: bPort, send: [1], expect: 1)
                     return ProcessResources.openFileCount(pid: daemon.pid) == first

@@ -130,7 +130,7 @@ struct ParallelClustersEndToEndTests {
     static func reaches(port: Int, echo: Bool, pod: String, cluster: String) async throws -> Bool {
         guard echo else { return try await LoopbackTCP.httpGet(port: port, timeout: .seconds(5)) == pod }
         let message = Array(cluster.utf8)
-        return try await LoopbackTCP.exchange(port: port, send: message, expect: message.count, timeout: .seconds(5)) == message
+        return try await LoopbackTCP.exchange(port: port, send: message, expect: message.count, timeout: .seconds(30)) == message
     }
 
     /// Every `hostapp_cluster_` line names a registered cluster; each cluster's own series hold its values.
