@@ -74,6 +74,32 @@ struct RouteOpsTests {
         }
     }
 
+    /// Regression: once the first interval had passed, the evaluation loop's wakeup stream was
+    /// finished by the cancelled sleep race, and the loop probed back to back (about 300 probes a
+    /// second, each a new TLS connection, with the daemon's RSS growing by MiBs a second).
+    @Test("routes are evaluated once per probe interval, never back to back")
+    func evaluationsFollowTheInterval() async throws {
+        try await KubeSim.withRunning(options: Self.simOptions()) { sim, endpoint in
+            try await withHostOnSocket { _, client, directory in
+                let clock = ContinuousClock()
+                let registered = clock.now
+                try await Self.register(
+                    client, "iv", kubeconfig: sim.kubeconfig(endpoint: endpoint), directory: directory,
+                    settings: ["route.probe_interval_ms": 100])
+                func evaluations() async throws -> Int {
+                    let status = try await call(client, "st-\(UUID().uuidString.prefix(4))", ["op": "route.status", "cluster": "iv"])
+                    return Int(status["evaluations"]?.intValue ?? -1)
+                }
+                try await eventually("five interval evaluations", timeout: .seconds(60)) { try await evaluations() >= 5 }
+                let count = try await evaluations()
+                let elapsed = registered.duration(to: clock.now)
+                // One at start, then at most one per 100 ms slept (sleeps never end early).
+                let bound = 1 + Int(elapsed / .milliseconds(100))
+                #expect(count <= bound, "\(count) evaluations in \(elapsed)")
+            }
+        }
+    }
+
     @Test("(b) a server that refuses our client directly is reached through a supervised kubectl proxy; unregister leaves no process, listener or file")
     func kubectlProxyWhenDirectRefused() async throws {
         let logs = LogCapture()

@@ -59,8 +59,7 @@ public actor ClusterRoutes: ClusterChild {
     /// Consecutive evaluations that found no healthy route (they are retried sooner than the interval).
     private var failedEvaluations = 0
     /// Asks the evaluation loop for an evaluation now (a restarted kubectl serves on a new port).
-    private let wakeups: AsyncStream<Void>
-    private let wakeupContinuation: AsyncStream<Void>.Continuation
+    private let wakeups = WakeupSignal()
 
     init(
         kubeconfig: KubeClusterConfig?, loadKubeconfig: @escaping @Sendable () async throws -> String?, kube: ClusterKube,
@@ -73,7 +72,6 @@ public actor ClusterRoutes: ClusterChild {
         self.metrics = metrics
         self.directory = directory
         self.logger = logger
-        (wakeups, wakeupContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// kubectl's kubeconfig: the cluster's resolved context, written while the kubectl-proxy route runs.
@@ -211,15 +209,8 @@ public actor ClusterRoutes: ClusterChild {
             if failedEvaluations > 0 {
                 delay = min(interval, Backoff(initial: .seconds(1), cap: interval, jitter: 0).delay(attempt: failedEvaluations - 1))
             }
-            // The interval, or an earlier wakeup; one waiter on the stream at a time.
-            let wakeups = self.wakeups
-            let wait = delay
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: wait) }
-                group.addTask { for await _ in wakeups { return } }
-                await group.next()
-                group.cancelAll()
-            }
+            // The interval, or an earlier wakeup.
+            await wakeups.wait(atMost: delay)
         }
     }
 
@@ -415,7 +406,7 @@ public actor ClusterRoutes: ClusterChild {
             arguments: [
                 "proxy", "--port=0", "--address=127.0.0.1", "--kubeconfig", kubectlKubeconfigPath, "--context", base.contextName,
             ],
-            logger: logger, onRestartServing: { [wakeupContinuation] in wakeupContinuation.yield() })
+            logger: logger, onRestartServing: { [wakeups] in wakeups.signal() })
         guard running.spawner.spawn({ await process.run() }) else { return .failure(KubectlUnavailable("the cluster is stopping")) }
         running.kubectl = process
         state = .running(running)
