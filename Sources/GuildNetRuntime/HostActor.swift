@@ -75,6 +75,8 @@ public actor HostActor {
     /// - Parameter onStarted: called once `host_start` is logged (the daemon logs `host_ready` after it).
     public func run(onStarted: @Sendable () async -> Void = {}) async {
         logger.info("host running", metadata: ["event": "host_start", "state_dir": .string(configuration.stateDirectory)])
+        // The thread children (kubectl proxy) are forked from exists before any baseline is taken.
+        try? await ChildProcessLauncher.prepare()
         await onStarted()  // `host_ready` never precedes `host_start`
         let budget = self.budget
         clusterTasks.spawn { await budget.run() }

@@ -304,7 +304,7 @@ extension ForwardOpsTests {
         proxy.arguments = ["-i", "127.0.0.1", "-p", String(socksPort)]
         proxy.standardOutput = FileHandle.nullDevice
         proxy.standardError = FileHandle.nullDevice
-        try proxy.run()
+        try proxy.runOrphanSafe()
         // SIGKILL ends microsocks (it does not always stop on SIGTERM); never `waitUntilExit()` here (it spins a run loop on a thread of
         // the cooperative pool and can hang the test).
         defer { kill(proxy.processIdentifier, SIGKILL) }

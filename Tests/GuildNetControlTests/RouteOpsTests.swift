@@ -192,7 +192,7 @@ struct RouteOpsTests {
         proxy.arguments = ["-i", "127.0.0.1", "-p", String(socksPort), "-u", "route-user", "-P", "route-pass"]
         proxy.standardOutput = FileHandle.nullDevice
         proxy.standardError = FileHandle.nullDevice
-        try proxy.run()
+        try proxy.runOrphanSafe()
         // SIGKILL (see ForwardOpsTests: never waitUntilExit on the cooperative pool).
         defer { kill(proxy.processIdentifier, SIGKILL) }
         try await eventually("microsocks listens") { await !LoopbackTCP.isRefused(port: socksPort) }

@@ -21,7 +21,7 @@ struct RollbackServingTests {
             process.standardInput = input
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try process.runOrphanSafe()
             var replies: [String: JSONValue] = [:]
             var buffer = Data()
             for request in requests {

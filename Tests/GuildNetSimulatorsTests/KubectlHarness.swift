@@ -86,7 +86,7 @@ final class StreamingProcess: Sendable {
             let code = finished.terminationStatus
             status.withLock { $0 = code }
         }
-        try process.run()
+        try process.runOrphanSafe()
         pid = process.processIdentifier
     }
 

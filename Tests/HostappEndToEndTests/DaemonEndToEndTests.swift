@@ -103,7 +103,7 @@ struct DaemonEndToEndTests {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runOrphanSafe()
         let requests = [
             "{\"id\":1,\"op\":\"cluster.register\",\"cluster\":\"s1\"}",
             "garbage",
@@ -140,7 +140,7 @@ struct DaemonEndToEndTests {
         let logs = LockedValue(Data())
         let outputDrain = PipeDrain.start(output.fileHandleForReading) { data in replies.withLock { $0.append(data) } }
         let errorsDrain = PipeDrain.start(errors.fileHandleForReading) { data in logs.withLock { $0.append(data) } }
-        try process.run()
+        try process.runOrphanSafe()
         let (lanes, rounds) = (8, 125)
         var requests: [String] = []
         for round in 0..<rounds {

@@ -50,7 +50,7 @@ struct DemoEndToEndTests {
         process.standardInput = FileHandle.nullDevice
         let output = LockedValue(Data())
         let drain = PipeDrain.start(pipe.fileHandleForReading) { data in output.withLock { $0.append(data) } }
-        try process.run()
+        try process.runOrphanSafe()
         defer { if process.isRunning { process.terminate() } }
         let text = { String(decoding: output.withLock { $0 }, as: UTF8.self) }
         try await eventually("a table line with demo-1 ready", timeout: .seconds(120)) {

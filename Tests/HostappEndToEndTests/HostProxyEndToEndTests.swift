@@ -35,7 +35,7 @@ struct HostProxyEndToEndTests {
             PipeDrain.start(pipe.fileHandleForReading) { data in
                 collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
-            try process.run()
+            try process.runOrphanSafe()
         }
 
         var output: String { collected.withLock { $0 } }

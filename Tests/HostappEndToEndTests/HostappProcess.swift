@@ -32,7 +32,7 @@ final class HostappProcess: Sendable {
         let lines = stderrLines
         let partial = self.partial
         PipeDrain.start(errorPipe.fileHandleForReading) { data in Self.absorb(data, partial: partial, into: lines) }
-        try process.run()
+        try process.runOrphanSafe()
     }
 
     private static func absorb(_ data: Data, partial: LockedValue<Data>, into stderrLines: LockedValue<[String]>) {

@@ -96,7 +96,7 @@ struct PrometheusStalenessEndToEndTests {
         prometheus.standardOutput = logHandle
         prometheus.standardError = logHandle
         prometheus.standardInput = FileHandle.nullDevice
-        try prometheus.run()
+        try prometheus.runOrphanSafe()
         defer {
             if prometheus.isRunning {
                 prometheus.terminate()

@@ -173,7 +173,7 @@ public func runProcess(
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        try process.runOrphanSafe()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return ProcessResult(

@@ -7,9 +7,9 @@ import Logging
 /// ``run()`` (a child task of the cluster's routes) starts kubectl, reads its port from the
 /// `Starting to serve on 127.0.0.1:PORT` line, waits for it to exit and restarts it with capped
 /// backoff; ``stop()`` (or cancelling ``run()``) kills it with SIGKILL and returns once it is reaped.
-/// kubectl is started through `setpriv --pdeathsig KILL` when setpriv exists, so the kernel kills
-/// it when the daemon dies, even by SIGKILL (`PR_SET_PDEATHSIG` survives the exec of kubectl,
-/// which keeps setpriv's PID). Nothing here blocks a thread: the exit is reported by Foundation's
+/// kubectl is started by ``ChildProcessLauncher`` (`setpriv --pdeathsig KILL`, forked from a
+/// thread that lives as long as the daemon), so the kernel kills it when the daemon dies, even by
+/// SIGKILL, and never while the daemon runs. Nothing here blocks a thread: the exit is reported by Foundation's
 /// `terminationHandler`, the output read by ``PipeLineReader`` on NIO's event loop.
 actor KubectlProxyProcess {
     /// The kubectl binary and the arguments after it.
@@ -107,9 +107,7 @@ actor KubectlProxyProcess {
 
     private func runOnce() async {
         let process = Process()
-        let (command, commandArguments) = Self.command(executable: executable, arguments: arguments)
-        process.executableURL = URL(fileURLWithPath: command)
-        process.arguments = commandArguments
+        ChildProcessLauncher.configure(process, executable: executable, arguments: arguments)
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
@@ -123,7 +121,7 @@ actor KubectlProxyProcess {
             exited.open()
         }
         do {
-            try process.run()
+            try await ChildProcessLauncher.run(process)
         } catch {
             lastError = "cannot start \(executable): \(error.localizedDescription)"
             try? stdout.fileHandleForReading.close()
@@ -197,16 +195,6 @@ actor KubectlProxyProcess {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65_535).contains(port)
         else { return nil }
         return port
-    }
-
-    /// kubectl wrapped in `setpriv --pdeathsig KILL` when setpriv is installed (Linux).
-    static func command(executable: String, arguments: [String]) -> (String, [String]) {
-        #if os(Linux)
-        for setpriv in ["/usr/bin/setpriv", "/bin/setpriv"] where FileManager.default.isExecutableFile(atPath: setpriv) {
-            return (setpriv, ["--pdeathsig", "KILL", "--", executable] + arguments)
-        }
-        #endif
-        return (executable, arguments)
     }
 }
 

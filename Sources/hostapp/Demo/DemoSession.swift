@@ -4,6 +4,7 @@ import GuildNetControl
 import GuildNetCore
 import GuildNetDaemon
 import GuildNetMetrics
+import GuildNetRuntime
 import GuildNetSimulators
 import GuildNetStateDirectory
 import Logging
@@ -33,6 +34,7 @@ struct DemoSession: Sendable {
         try await Task.sleep(for: .milliseconds(1), clock: .continuous)
         try await Task.sleep(for: .milliseconds(1), clock: .suspending)
         await Self.warmUpDispatchTimers()
+        try await ChildProcessLauncher.prepare()  // the thread (and its run loop) children are forked from
         let before = ProcessSnapshot.take()
         let (readyStream, readyContinuation) = AsyncStream<[String: String]>.makeStream()
         var options = DaemonOptions(stateDirectory: stateDirectory)
