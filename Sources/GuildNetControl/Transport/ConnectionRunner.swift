@@ -8,9 +8,14 @@ enum ConnectionRunner {
     /// Installs the line decoder on a new channel and wraps it for async use (both transports).
     static func makeLineChannel(_ channel: any Channel, maxLineBytes: Int) -> EventLoopFuture<NIOAsyncChannel<LineEvent, ByteBuffer>> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
+            try addLineDecoder(to: channel.pipeline.syncOperations, maxLineBytes: maxLineBytes)
             return try NIOAsyncChannel<LineEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
         }
+    }
+
+    /// The line decoder every control connection reads through.
+    static func addLineDecoder(to pipeline: ChannelPipeline.SynchronousOperations, maxLineBytes: Int) throws {
+        try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
     }
 
     /// Serves one wrapped channel until its input ends, then closes it.

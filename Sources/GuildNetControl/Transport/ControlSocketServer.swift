@@ -45,14 +45,13 @@ public struct ControlSocketServer: Sendable {
     public func run(onListening: @Sendable () async -> Void = {}) async throws {
         try await Self.clearStaleSocket(at: path)
         let maxLineBytes = configuration.maxLineBytes
-        let listener: NIOAsyncChannel<NIOAsyncChannel<LineEvent, ByteBuffer>, Never>
+        let listener: NIOAsyncChannel<AcceptedConnection, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .bind(unixDomainSocketPath: path) { channel in
-                    ConnectionRunner.makeLineChannel(channel, maxLineBytes: maxLineBytes)
-                }
+                .childChannelOption(.autoRead, value: false)  // until served (AcceptedConnection)
+                .bind(unixDomainSocketPath: path, childChannelInitializer: AcceptedConnection.initializer)
         } catch {
             throw HostError(.io, "cannot listen on control socket \(path): \(error)")
         }
@@ -63,7 +62,7 @@ public struct ControlSocketServer: Sendable {
             }
             logger.info("control socket listening", metadata: ["path": "\(path)"])
             await onListening()
-            try await serve(listener)
+            try await serve(listener, maxLineBytes: maxLineBytes)
         } catch {
             try? await listener.channel.close()
             removeSocketFile(ifInode: socketInode)
@@ -73,7 +72,7 @@ public struct ControlSocketServer: Sendable {
         logger.info("control socket closed", metadata: ["path": "\(path)"])
     }
 
-    private func serve(_ listener: NIOAsyncChannel<NIOAsyncChannel<LineEvent, ByteBuffer>, Never>) async throws {
+    private func serve(_ listener: NIOAsyncChannel<AcceptedConnection, Never>, maxLineBytes: Int) async throws {
         let listenerChannel = listener.channel
         let trigger = self.trigger
         try await listener.executeThenClose { inbound in
@@ -85,7 +84,7 @@ public struct ControlSocketServer: Sendable {
                 }
                 do {
                     for try await connection in inbound {
-                        group.addTask { await serveConnection(connection) }
+                        group.addTask { await serveConnection(connection, maxLineBytes: maxLineBytes) }
                     }
                 } catch is CancellationError {
                     // Shutdown: the listener was closed on purpose.
@@ -98,7 +97,13 @@ public struct ControlSocketServer: Sendable {
         }
     }
 
-    private func serveConnection(_ connection: NIOAsyncChannel<LineEvent, ByteBuffer>) async {
+    private func serveConnection(_ accepted: AcceptedConnection, maxLineBytes: Int) async {
+        // A client gone before it was served has nothing to say.
+        guard
+            let connection: NIOAsyncChannel<LineEvent, ByteBuffer> = try? await accepted.take(addHandlers: { pipeline in
+                try ConnectionRunner.addLineDecoder(to: pipeline, maxLineBytes: maxLineBytes)
+            })
+        else { return }
         let channel = connection.channel
         var output = ControlOutput(connectionID: nextConnectionID(), queue: OutputQueue())
         output.peer = await ControlPeer.of(channel)

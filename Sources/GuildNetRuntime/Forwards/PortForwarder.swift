@@ -28,7 +28,7 @@ actor PortForwarder {
     nonisolated let localPort: Int
     nonisolated let localAddress = "127.0.0.1"
 
-    private let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let listener: NIOAsyncChannel<AcceptedConnection, Never>
     private let client: KubeClient
     private let resolver: ForwardResolver
     private let options: ForwardOptions
@@ -79,7 +79,7 @@ actor PortForwarder {
     }
 
     private init(
-        spec: ForwardSpec, listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, localPort: Int,
+        spec: ForwardSpec, listener: NIOAsyncChannel<AcceptedConnection, Never>, localPort: Int,
         resolved: ForwardResolver.Resolved, client: KubeClient, resolver: ForwardResolver, options: ForwardOptions, logger: Logger
     ) {
         self.logger = logger
@@ -94,7 +94,7 @@ actor PortForwarder {
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()
     }
 
-    private static func bind(port: Int) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+    private static func bind(port: Int) async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         do {
             return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -102,11 +102,8 @@ actor PortForwarder {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelOption(.recvAllocator, value: PortForwardTunnel.receiveAllocator)
-                .bind(host: "127.0.0.1", port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
+                .childChannelOption(.autoRead, value: false)  // until served (AcceptedConnection)
+                .bind(host: "127.0.0.1", port: port, childChannelInitializer: AcceptedConnection.initializer)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw HostError(.forwardPortInUse, "local port \(port) on 127.0.0.1 is already in use (by another forward or another process)")
         } catch {
@@ -164,7 +161,9 @@ actor PortForwarder {
     }
 
     /// Carries one local connection through its own tunnel.
-    private nonisolated func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private nonisolated func serve(_ accepted: AcceptedConnection) async {
+        // A connection its client closed before it was served has nothing to carry.
+        guard let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer> = try? await accepted.take() else { return }
         traffic.withLock {
             $0.connectionsOpen += 1
             $0.connectionsTotal += 1

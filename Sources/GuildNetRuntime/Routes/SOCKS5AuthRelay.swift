@@ -54,14 +54,13 @@ final class SOCKS5AuthRelay: Sendable {
 
     /// Listens and relays until ``stop()`` or cancellation.
     func run() async {
-        let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let listener: NIOAsyncChannel<AcceptedConnection, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: "127.0.0.1", port: 0) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-                }
+                .childChannelOption(.autoRead, value: false)  // until relayed (AcceptedConnection)
+                .bind(host: "127.0.0.1", port: 0, childChannelInitializer: AcceptedConnection.initializer)
         } catch {
             logger.error("SOCKS5 relay cannot listen: \(error)", metadata: ["event": "route_failed", "route": "tailnet"])
             settle { $0.failed = true }
@@ -98,8 +97,9 @@ final class SOCKS5AuthRelay: Sendable {
 
     // MARK: One connection
 
-    private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func relay(_ accepted: AcceptedConnection) async {
         do {
+            let client: NIOAsyncChannel<ByteBuffer, ByteBuffer> = try await accepted.take()
             try await client.executeThenClose { clientIn, clientOut in
                 var fromClient = SOCKSReader(clientIn.makeAsyncIterator())
                 // Greeting: VER NMETHODS METHODS; the local side needs no authentication.

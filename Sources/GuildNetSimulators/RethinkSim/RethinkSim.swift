@@ -57,17 +57,16 @@ public actor RethinkSim: SimulatedServer {
         guard !started else { throw HostError(.invalidRequest, "RethinkSim.run() called twice") }
         started = true
         let shared = self.shared
-        let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let listener: NIOAsyncChannel<AcceptedConnection, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.autoRead, value: false)  // until served (AcceptedConnection)
                 .bind(host: options.host, port: options.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        shared.connections.register(channel)
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
+                    shared.connections.register(channel)
+                    return AcceptedConnection.initializer(channel)
                 }
         } catch {
             let failure = HostError(.io, "RethinkSim cannot listen on \(options.host):\(options.port): \(error)")

@@ -6,7 +6,9 @@ import NIOCore
 /// Serves one client connection: a reader task (handshake, then frames) feeding the session's
 /// query loop. Both are child tasks of the connection task, itself a child of `RethinkSim.run()`.
 enum RethinkSimConnection {
-    static func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, shared: RethinkSimShared) async {
+    static func serve(_ accepted: AcceptedConnection, shared: RethinkSimShared) async {
+        // A client gone before it was served has nothing to say.
+        guard let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer> = try? await accepted.take() else { return }
         let channel = connection.channel
         let logger = shared.options.logger
         await withTaskCancellationHandler {
