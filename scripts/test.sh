@@ -35,9 +35,28 @@ if ! swift build --build-tests --sanitize=thread --scratch-path .build-tsan > .b
     exit 1
 fi
 echo "ThreadSanitizer build: ok (log in .build-tsan-log.txt)"
+# Every suite with concurrency: the runtime (host, supervision, teardown, isolation, restore), the
+# store, the control transport, Kubernetes and RethinkDB clients and ops, forwards, routes,
+# settings, metrics, and the concurrency primitives. A report is fatal (halt_on_error) in the test
+# process and in every daemon a test spawns; reports are written under .tsan-reports/.
+tsan_suites='HostActorTests|StorageIsolationTests|SupervisionTests|TeardownTests|RestoreTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|ControlSocketTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeIsolationTests|KubeOpsTests|RethinkOpsTests|ForwardOpsTests|RouteOpsTests|ClusterSettingsTests|FileWatchHubTests|ClusterMetricsTests|HostCountersTests|AcceptedConnectionTests|WakeupSignalTests|ChildProcessLauncherTests|TokenBucketTests'
+rm -rf .tsan-reports && mkdir -p .tsan-reports
+tsan_failed() {
+    echo "error: ThreadSanitizer stage failed ($1)" >&2
+    cat .tsan-reports/* 2>/dev/null | head -n 200 >&2 || true
+    exit 1
+}
+export TSAN_OPTIONS="halt_on_error=1:log_path=$PWD/.tsan-reports/report"
 PIPELINE_PAIRS=160 swift test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan \
-    --filter 'HostActorTests|StorageIsolationTests|SupervisionTests|TeardownTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeOpsTests|RethinkOpsTests'
+    --filter "$tsan_suites" || tsan_failed "suites"
 echo "ThreadSanitizer suites: passed"
+# The parallel multi-cluster end-to-end suite once more, against the ThreadSanitizer-built hostapp.
+tsan_hostapp="$(swift build --sanitize=thread --scratch-path .build-tsan --show-bin-path)/hostapp"
+HOSTAPP_BIN="$tsan_hostapp" swift test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan \
+    --filter 'ParallelClustersEndToEndTests' || tsan_failed "end to end against $tsan_hostapp"
+if ls .tsan-reports/* >/dev/null 2>&1; then tsan_failed "reports written"; fi
+unset TSAN_OPTIONS
+echo "ThreadSanitizer end to end (hostapp built with -sanitize=thread): passed"
 
 # --- fuzzing (issue 18): every untrusted-input parser, a short budget each; any crash fails.
 # Its own instrumented build in .build-fuzz (see docs/operations.md, "Fuzzing"). The inputs that

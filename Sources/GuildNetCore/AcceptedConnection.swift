@@ -37,17 +37,30 @@ public final class AcceptedConnection: Sendable {
         configuration: NIOAsyncChannel<Inbound, Outbound>.Configuration = .init(),
         addHandlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void = { _ in }
     ) async throws -> NIOAsyncChannel<Inbound, Outbound> {
+        let channel = self.channel
+        return try await activate { pipeline in
+            try addHandlers(pipeline)
+            return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: configuration)
+        }
+    }
+
+    /// Runs `install` on the channel's event loop (it adds the handlers that will serve the
+    /// connection), replays what was held to them and starts reading. For servers whose handlers
+    /// wrap the channel themselves later (after a TLS handshake and a first request); ``take(configuration:addHandlers:)``
+    /// is this plus the wrapping. Call once.
+    public func activate<Result: Sendable>(
+        _ install: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Result
+    ) async throws -> Result {
         taken.withLock { $0 = true }
         let channel = self.channel
         do {
             return try await channel.eventLoop.submit {
                 let pipeline = channel.pipeline.syncOperations
-                try addHandlers(pipeline)
-                let wrapped = try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: configuration)
+                let result = try install(pipeline)
                 // Replays what was held to the handlers just added, then leaves the pipeline.
                 pipeline.removeHandler(name: HoldInbound.name, promise: nil)
                 if channel.isActive { try channel.syncOptions?.setOption(.autoRead, value: true) }
-                return wrapped
+                return result
             }.get()
         } catch {
             // Usually a connection already closed by its peer; either way nobody will serve it.

@@ -53,15 +53,8 @@ public final class HostProxyServer: Sendable {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: bindHost, port: bindPort) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let chosen = channel.eventLoop.makePromise(of: HostProxyConnection.self)
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    try channel.pipeline.syncOperations.addHandler(
-                        HostProxyConnectionSniffer(promise: chosen, maxHeadBytes: Self.maxHeadBytes))
-                    return chosen.futureResult
-                }
-            }
+            .childChannelOption(.autoRead, value: false)  // until served (AcceptedConnection)
+            .bind(host: bindHost, port: bindPort, childChannelInitializer: AcceptedConnection.initializer)
         let port = listener.channel.localAddress?.port ?? bindPort
         boundPort.withLock { $0 = port }
         logger.info("host proxy listening", metadata: ["event": "proxy_listening", "port": .stringConvertible(port)])
@@ -70,7 +63,7 @@ public final class HostProxyServer: Sendable {
             try await listener.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                        group.addTask { await self.serve(connection, tls: context) }
                     }
                 }
             }
@@ -81,9 +74,23 @@ public final class HostProxyServer: Sendable {
 
     // MARK: Connections
 
-    private func serve(_ chosen: EventLoopFuture<HostProxyConnection>) async {
+    private func serve(_ accepted: AcceptedConnection, tls context: NIOSSLContext) async {
+        // TLS, then the sniffer that wraps the connection for async use once its first request
+        // head says how to serve it.
+        let chosen = accepted.channel.eventLoop.makePromise(of: HostProxyConnection.self)
+        let sniffing = LockedValue(false)
+        do {
+            try await accepted.activate { pipeline in
+                try pipeline.addHandler(NIOSSLServerHandler(context: context))
+                try pipeline.addHandler(HostProxyConnectionSniffer(promise: chosen, maxHeadBytes: Self.maxHeadBytes))
+                sniffing.withLock { $0 = true }
+            }
+        } catch {
+            // Once the sniffer is in, it settles the promise (the channel was closed: as EOF).
+            if !sniffing.withLock({ $0 }) { chosen.fail(error) }
+        }
         // A connection that closes or fails before its first request head has nothing to serve.
-        guard let connection = try? await chosen.get() else { return }
+        guard let connection = try? await chosen.futureResult.get() else { return }
         switch connection {
         case .http(let channel): await serveKeepAlive(channel)
         case .upgrade(let channel): await serveUpgrade(channel)
