@@ -27,9 +27,14 @@ final class FeedLedger: Sendable {
     }
 
     let table: String
+    /// `--inject-defects`: the first change event is ignored, as if it had been lost.
+    private let ignoreFirstChange: LockedValue<Bool>
     private let state = LockedValue(State())
 
-    init(table: String) { self.table = table }
+    init(table: String, ignoreFirstChange: Bool = false) {
+        self.table = table
+        self.ignoreFirstChange = LockedValue(ignoreFirstChange)
+    }
 
     /// A feed whose `rethink.changes` reply arrived at `at`; its events go to ``event(sub:_:)``.
     func opened(sub: String, at: Int64) {
@@ -49,6 +54,12 @@ final class FeedLedger: Sendable {
             state.feeds[index].events += 1
             switch event["type"]?.stringValue {
             case "change":
+                if ignoreFirstChange.withLock({ ignore in
+                    defer { ignore = false }
+                    return ignore
+                }) {
+                    return
+                }
                 if let id = event["new_val"]?["id"]?.stringValue { state.feeds[index].delivered.insert(id) }
             case "gap":
                 state.feeds[index].gaps.append((now, nil))

@@ -35,7 +35,8 @@ struct ProgressLine: Sendable {
         let events = "feed ev \(recorder.counter("feed_events")), watch ev \(recorder.counter("watch_events"))"
         let daemon =
             "daemon fds \(ProcFacts.descriptorTargets(pid: pid).count) thr \(ProcFacts.threads(pid: pid)) rss \(ProcFacts.residentKiB(pid: pid) / 1024) MiB"
-        return "[\(Int(elapsed))s] \(ops) ops (\(Int(rate))/s), \(recorder.totalErrors) errors | \(clusters) | \(churn) | \(events) | faults \(faults) | \(daemon)"
+        return
+            "[\(Int(elapsed))s] \(ops) ops (\(Int(rate))/s), \(recorder.totalErrors) errors | \(clusters) | \(churn) | \(events) | faults \(faults) | \(daemon)"
             + (context.daemon.isAlive ? "" : " | DAEMON GONE")
     }
 }

@@ -66,6 +66,9 @@ struct Scenario: Sendable {
     var rssBoundMiB: Int
     /// How long counters may take to settle back to the baseline before a leak is declared.
     var settleTimeout: Duration
+    /// Checks the checker (`--inject-defects`): the first steady cluster is never unregistered
+    /// (a leak) and its first feed's first change is ignored (a lost row); the run must fail.
+    var injectDefects = false
 
     static func profile(_ name: String) throws -> Scenario {
         switch name {

@@ -15,7 +15,8 @@ enum SteadyLoad {
         return try await ControlConnection.with(socket: context.daemon.socket, recorder: context.recorder) { connection in
             let cluster = StressCluster(
                 name: name(index), kube: context.fleet.kube(for: index), rethink: context.fleet.rethink(for: index),
-                tables: tables(cluster: index, feeds: scenario.feeds), connection: connection, context: context)
+                tables: tables(cluster: index, feeds: scenario.feeds), connection: connection, context: context,
+                injectDefects: scenario.injectDefects && index == 0)
             do {
                 try await cluster.register()
             } catch {
@@ -38,7 +39,11 @@ enum SteadyLoad {
             }
             let verdict = await cluster.checkFeeds(timeout: .seconds(60))
             await cluster.checkWatches(timeout: .seconds(60))
-            await cluster.unregister()
+            if scenario.injectDefects && index == 0 {
+                context.unregistered(cluster.name)  // a leak: the daemon keeps the cluster
+            } else {
+                await cluster.unregister()
+            }
             clusters.remove(index: index)
             return verdict
         }

@@ -23,14 +23,17 @@ final class StressCluster: Sendable {
         var ended: Set<String> = []
     }
 
-    init(name: String, kube: SimulatorFleet.Kube, rethink: SimulatorFleet.Rethink, tables: [String], connection: ControlConnection, context: RunContext) {
+    init(
+        name: String, kube: SimulatorFleet.Kube, rethink: SimulatorFleet.Rethink, tables: [String], connection: ControlConnection, context: RunContext,
+        injectDefects: Bool = false
+    ) {
         self.name = name
         self.kube = kube
         self.rethink = rethink
         self.namespace = "ns-" + name
         self.connection = connection
         self.context = context
-        ledgers = tables.map { FeedLedger(table: $0) }
+        ledgers = tables.enumerated().map { FeedLedger(table: $1, ignoreFirstChange: injectDefects && $0 == 0) }
     }
 
     var cluster: JSONValue { .string(name) }
@@ -97,7 +100,8 @@ final class StressCluster: Sendable {
     func createTable(_ table: String) async {
         for _ in 0..<100 {
             do {
-                try await connection.call("rethink.query", ["cluster": cluster, "query": ["db": "test", "tableCreate": .string(table)]], label: "rethink.tableCreate")
+                try await connection.call(
+                    "rethink.query", ["cluster": cluster, "query": ["db": "test", "tableCreate": .string(table)]], label: "rethink.tableCreate")
                 return
             } catch let error as OpError where error.message.contains("already exists") {
                 return

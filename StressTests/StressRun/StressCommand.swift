@@ -62,6 +62,11 @@ struct StressCommand: AsyncParsableCommand {
     @Flag(help: "Keep the work directory (daemon state and logs) even when the run passes.")
     var keep = false
 
+    @Flag(
+        name: .customLong("inject-defects"),
+        help: "Check the checks: leave one cluster registered and ignore one delivered row; the run must then fail (exit 1).")
+    var injectDefects = false
+
     func validate() throws {
         guard hostapp != nil || socket != nil else { throw ValidationError("give --hostapp PATH (start a daemon) or --socket PATH (an existing one)") }
         if let hostapp, !FileManager.default.isExecutableFile(atPath: hostapp) { throw ValidationError("--hostapp \(hostapp) is not an executable") }
@@ -84,6 +89,7 @@ struct StressCommand: AsyncParsableCommand {
         if let faults { scenario.faults = try FaultKind.parse(faults) }
         if let duration { scenario.duration = .seconds(duration) }
         if let rssBoundMiB { scenario.rssBoundMiB = rssBoundMiB }
+        scenario.injectDefects = injectDefects
         return scenario
     }
 

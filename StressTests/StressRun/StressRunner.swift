@@ -39,30 +39,25 @@ struct StressRunner: Sendable {
         }
         FileHandle.standardError.write(
             Data("hostapp-stress: daemon pid \(daemon.pid), socket \(daemon.socket), work directory \(workDirectory)\n".utf8))
+        // The daemon stops before the simulators: a cluster left registered (a failed run) then
+        // never sees its servers vanish.
         let outcome: Outcome
+        let ending: Ending
         do {
-            outcome = try await SimulatorFleet.with(
+            (outcome, ending) = try await SimulatorFleet.with(
                 kubeCount: scenario.kubeSimulators, rethinkCount: scenario.rethinkSimulators,
                 hostapp: scenario.faults.contains(.killSimulator) ? hostapp : nil, workDirectory: workDirectory, spawner: spawner
             ) { fleet in
-                try await drive(RunContext(scenario: scenario, daemon: daemon, fleet: fleet, recorder: recorder))
+                let outcome = try await drive(RunContext(scenario: scenario, daemon: daemon, fleet: fleet, recorder: recorder))
+                return (outcome, await Self.stop(daemon))
             }
         } catch {
             await daemon.process?.stop()
             throw error
         }
-        let crashed = !daemon.isAlive
-        var exitStatus: Int32?
-        var childrenLeft = 0
-        if let process = daemon.process, !crashed {
-            let children = ProcFacts.children(of: daemon.pid)
-            await process.stop(grace: .seconds(60))
-            exitStatus = process.process.terminationStatus
-            _ = try? await Bench.waitFor("the daemon's children to exit", timeout: .seconds(20), interval: .milliseconds(50)) {
-                children.allSatisfy { kill($0, 0) != 0 }
-            }
-            childrenLeft = children.filter { kill($0, 0) == 0 }.count
-        }
+        let crashed = ending.crashed
+        let exitStatus = ending.exitStatus
+        let childrenLeft = ending.childrenLeft
         if crashed {
             FileHandle.standardError.write(Data("hostapp-stress: the daemon exited during the run; its last log lines:\n\(daemon.logTail)\n".utf8))
         }
@@ -71,6 +66,25 @@ struct StressRunner: Sendable {
             delivery: outcome.delivery, faultsInjected: outcome.faultsInjected, churnCompleted: outcome.churnCompleted,
             leakCheck: crashed ? nil : outcome.leakCheck, crashed: crashed, exitStatus: exitStatus, childrenLeft: childrenLeft,
             failures: outcome.failures, failureCount: outcome.failureCount)
+    }
+
+    private struct Ending: Sendable {
+        var crashed: Bool
+        var exitStatus: Int32?
+        var childrenLeft = 0
+    }
+
+    /// Whether the daemon crashed; when the run started it, SIGTERM, its exit status, and how many
+    /// of its child processes outlived it.
+    private static func stop(_ daemon: DaemonUnderTest) async -> Ending {
+        guard daemon.isAlive else { return Ending(crashed: true) }
+        guard let process = daemon.process else { return Ending(crashed: false) }
+        let children = ProcFacts.children(of: daemon.pid)
+        await process.stop(grace: .seconds(60))
+        _ = try? await Bench.waitFor("the daemon's children to exit", timeout: .seconds(20), interval: .milliseconds(50)) {
+            children.allSatisfy { kill($0, 0) != 0 }
+        }
+        return Ending(crashed: false, exitStatus: process.process.terminationStatus, childrenLeft: children.filter { kill($0, 0) == 0 }.count)
     }
 
     private func drive(_ context: RunContext) async throws -> Outcome {
@@ -108,6 +122,9 @@ struct StressRunner: Sendable {
                                 return next
                             }
                             guard let cycle else { break }
+                            // Cycles are spread over the duration, so clusters come and go under load and faults.
+                            let due = scenario.duration * (Double(cycle - 1) / Double(max(1, scenario.churnCycles)))
+                            while daemon.isAlive, clock.now - loadStart < due { try? await Task.sleep(for: .milliseconds(100)) }
                             do {
                                 let verdict = try await ChurnCycle.run(cycle: cycle, name: "churn-\(cycle)", context: context)
                                 delivery.withLock { $0.add(verdict) }
