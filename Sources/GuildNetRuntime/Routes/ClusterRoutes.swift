@@ -211,13 +211,22 @@ public actor ClusterRoutes: ClusterChild {
             if failedEvaluations > 0 {
                 delay = min(interval, Backoff(initial: .seconds(1), cap: interval, jitter: 0).delay(attempt: failedEvaluations - 1))
             }
-            // The interval, or an earlier wakeup; one waiter on the stream at a time.
-            let wakeups = self.wakeups
+            // The interval, or an earlier wakeup; one waiter on the stream at a time. The stream is
+            // read by this task, never by a child that gets cancelled: cancelling a task waiting
+            // on an AsyncStream finishes the stream, and every later wait would then return at
+            // once (a busy loop of evaluations, found by hostapp-stress). The timer wakes the
+            // reader through the stream.
             let wait = delay
+            let wakeupContinuation = self.wakeupContinuation
+            var wakeup = wakeups.makeAsyncIterator()
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: wait) }
-                group.addTask { for await _ in wakeups { return } }
-                await group.next()
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: wait)
+                        wakeupContinuation.yield()
+                    } catch {}
+                }
+                _ = await wakeup.next()
                 group.cancelAll()
             }
         }
