@@ -93,10 +93,12 @@ final class ControlConnection: Sendable {
 
     /// Sends `op` with `fields` and returns its `result`; records the latency under `op` (or
     /// `label`) and the error code on failure. `onEvent` receives the events of the subscription
-    /// the reply opens (`k8s.watch`, `rethink.changes`).
+    /// the reply opens (`k8s.watch`, `rethink.changes`). An error `expected` accepts (a table
+    /// that already exists) is still thrown but recorded as a success.
     @discardableResult
     func call(
-        _ op: String, _ fields: [String: JSONValue], label: String? = nil, timeout: Duration = .seconds(90), onEvent: EventHandler? = nil
+        _ op: String, _ fields: [String: JSONValue], label: String? = nil, timeout: Duration = .seconds(90),
+        expected: (@Sendable (OpError) -> Bool)? = nil, onEvent: EventHandler? = nil
     ) async throws -> JSONValue {
         let slot = ReplySlot()
         let (id, ended) = state.withLock { state -> (String, Bool) in
@@ -111,7 +113,7 @@ final class ControlConnection: Sendable {
         let name = label ?? op
         let started = Bench.nowNanos()
         func fail(_ error: OpError) -> OpError {
-            recorder.record(name, nanos: Bench.nowNanos() - started, error: error.code)
+            recorder.record(name, nanos: Bench.nowNanos() - started, error: expected?(error) == true ? nil : error.code)
             return error
         }
         if ended { throw fail(OpError(code: "connection_lost", message: "the control connection ended")) }

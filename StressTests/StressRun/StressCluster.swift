@@ -101,7 +101,8 @@ final class StressCluster: Sendable {
         for _ in 0..<100 {
             do {
                 try await connection.call(
-                    "rethink.query", ["cluster": cluster, "query": ["db": "test", "tableCreate": .string(table)]], label: "rethink.tableCreate")
+                    "rethink.query", ["cluster": cluster, "query": ["db": "test", "tableCreate": .string(table)]], label: "rethink.tableCreate",
+                    expected: { $0.message.contains("already exists") })
                 return
             } catch let error as OpError where error.message.contains("already exists") {
                 return
@@ -117,13 +118,13 @@ final class StressCluster: Sendable {
         let context = self.context
         do {
             let result = try await connection.call(
-                "rethink.changes", ["cluster": cluster, "query": ["db": "test", "table": .string(ledger.table), "changes": true]]
-            ) { [weak self] event in
-                guard let sub = event["sub"]?.stringValue else { return }
-                context.recorder.count("feed_events")
-                ledger.event(sub: sub, event)
-                self?.markEnded(event)
-            }
+                "rethink.changes", ["cluster": cluster, "query": ["db": "test", "table": .string(ledger.table), "changes": true]],
+                onEvent: { [weak self] event in
+                    guard let sub = event["sub"]?.stringValue else { return }
+                    context.recorder.count("feed_events")
+                    ledger.event(sub: sub, event)
+                    self?.markEnded(event)
+                })
             guard let sub = result["sub"]?.stringValue else { return false }
             ledger.opened(sub: sub, at: Bench.nowNanos())
             state.withLock { $0.feedSubs.append(sub) }
@@ -159,12 +160,12 @@ final class StressCluster: Sendable {
         let context = self.context
         do {
             let result = try await connection.call(
-                "k8s.watch", ["cluster": cluster, "resource": .string(resource.rawValue), "namespace": .string(namespace)]
-            ) { [weak self] event in
-                context.recorder.count("watch_events")
-                mirror.event(event)
-                self?.markEnded(event)
-            }
+                "k8s.watch", ["cluster": cluster, "resource": .string(resource.rawValue), "namespace": .string(namespace)],
+                onEvent: { [weak self] event in
+                    context.recorder.count("watch_events")
+                    mirror.event(event)
+                    self?.markEnded(event)
+                })
             guard let sub = result["sub"]?.stringValue else { return nil }
             state.withLock { $0.mirrors.append((sub, mirror)) }
             return mirror
