@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "hostapp-rethink-bench", targets: ["RethinkBench"]),
         .executable(name: "hostapp-forward-bench", targets: ["ForwardBench"]),
         .executable(name: "hostapp-route-bench", targets: ["RouteBench"]),
+        .executable(name: "hostapp-stress", targets: ["StressRun"]),
         .library(name: "GuildNetRuntime", targets: ["GuildNetRuntime"]),
         .library(name: "GuildNetControl", targets: ["GuildNetControl"]),
         // For the fuzz package in Fuzz/ (issue 18), which links the parsers it fuzzes.
@@ -271,6 +272,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "StressTests/RouteBench",
+            swiftSettings: swiftSettings
+        ),
+        // `hostapp-stress` (scripts/stress-run.sh): drives a real `hostapp serve` with its own
+        // simulators under churn, load and faults; asserts no leaks and no lost events.
+        .executableTarget(
+            name: "StressRun",
+            dependencies: [
+                "BenchSupport", "GuildNetControl", "GuildNetSimulators", "GuildNetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "StressTests/StressRun",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
