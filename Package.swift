@@ -279,7 +279,7 @@ let package = Package(
         .executableTarget(
             name: "StressRun",
             dependencies: [
-                "BenchSupport", "GuildNetControl", "GuildNetSimulators", "GuildNetCore",
+                "BenchSupport", "GuildNetControl", "GuildNetSimulators", "GuildNetCore", "GuildNetRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "StressTests/StressRun",

@@ -25,6 +25,9 @@ fi
 echo "== tests"
 swift test --skip-build --disable-xctest
 
+echo "== stress run (hostapp-stress --profile ci: churn, feeds, watches, forwards, faults; leak and delivery checks)"
+bash scripts/stress-run.sh --profile ci
+
 echo "== README tour and hostapp ctl --help examples"
 bash scripts/readme-tour.sh
 

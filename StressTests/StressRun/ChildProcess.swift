@@ -1,6 +1,7 @@
 import BenchSupport
 import Foundation
 import GuildNetCore
+import GuildNetRuntime
 
 /// A child process of the stress run (`hostapp serve`, `hostapp sim rethink`, `sqlite3`), with its
 /// stdout and stderr in a log file (no pipe to drain). Started under `setpriv --pdeathsig KILL`
@@ -14,8 +15,6 @@ final class ChildProcess: @unchecked Sendable {
     let name: String
     /// The write end of the child's stdin when it was asked for (`sqlite3` reads statements there).
     let input: FileHandle?
-
-    static let setpriv = "/usr/bin/setpriv"
 
     private init(process: Process, logPath: String, name: String, input: FileHandle?) {
         self.process = process
@@ -33,13 +32,7 @@ final class ChildProcess: @unchecked Sendable {
             guard let log = FileHandle(forWritingAtPath: logPath) else { throw BenchError("cannot write \(logPath)") }
             defer { try? log.close() }
             let process = Process()
-            if FileManager.default.isExecutableFile(atPath: setpriv) {
-                process.executableURL = URL(fileURLWithPath: setpriv)
-                process.arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
-            } else {
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-            }
+            ChildProcessLauncher.configure(process, executable: executable, arguments: arguments)
             process.standardOutput = log
             process.standardError = log
             var input: FileHandle?
@@ -99,51 +92,12 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-/// One long-lived thread that starts every child process. `setpriv --pdeathsig` ties a child to
-/// the *thread* that forked it; pool threads may exit when idle, this one lives for the whole run.
-final class Spawner: Sendable {
-    private struct Job: Sendable {
-        let work: @Sendable () -> Void
-    }
-
-    private struct State {
-        var jobs: [Job] = []
-        var stopped = false
-    }
-
-    private let state = LockedValue(State())
-    private let available = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
-
-    init() {
-        let thread = Thread { [state, available, finished] in
-            while true {
-                available.wait()
-                let next = state.withLock { state -> Job? in state.jobs.isEmpty ? nil : state.jobs.removeFirst() }
-                if let next {
-                    next.work()
-                } else if state.withLock({ $0.stopped }) {
-                    break
-                }
-            }
-            finished.signal()
-        }
-        thread.name = "stress-spawner"
-        thread.start()
-    }
-
-    /// Runs `work` on the spawner's thread and returns its result.
+/// Starts every child process from ``ChildProcessLauncher``'s thread: `setpriv --pdeathsig` ties a
+/// child to the *thread* that forked it, and pool threads may exit when idle; that one lives as
+/// long as the process.
+struct Spawner: Sendable {
+    /// Runs `work` on the launcher's thread and returns its result.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            state.withLock { $0.jobs.append(Job { continuation.resume(with: Result { try work() }) }) }
-            available.signal()
-        }
-    }
-
-    /// Ends the thread once the jobs queued so far ran (call after every child exited).
-    func shutdown() {
-        state.withLock { $0.stopped = true }
-        available.signal()
-        finished.wait()
+        try await ChildProcessLauncher.perform(work)
     }
 }

@@ -27,7 +27,6 @@ struct StressRunner: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let spawner = Spawner()
-        defer { spawner.shutdown() }
         let recorder = OpRecorder()
         let daemon: DaemonUnderTest
         if let socket {
@@ -90,7 +89,6 @@ struct StressRunner: Sendable {
     private func drive(_ context: RunContext) async throws -> Outcome {
         let daemon = context.daemon
         let spawner = Spawner()
-        defer { spawner.shutdown() }
         return try await ControlConnection.with(socket: daemon.socket, recorder: context.recorder) { control in
             // Warm-up: one cluster through every subsystem once, so lazily created pools exist
             // before the baseline.

@@ -46,7 +46,13 @@ public enum ChildProcessLauncher {
     /// Runs `process` (configured by the caller) from a thread that outlives it.
     public static func run(_ process: Process) async throws {
         let handle = ProcessHandle(process)
-        try await thread.runIfActive { try handle.process.run() }
+        try await perform { try handle.process.run() }
+    }
+
+    /// Runs `work` on the launcher's thread, for callers that build and start a `Process` there
+    /// in one go (configured with ``configure(_:executable:arguments:)``).
+    public static func perform<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await thread.runIfActive(work)
     }
 
     /// ``run(_:)`` for synchronous callers (blocks the calling thread until the fork is done).
