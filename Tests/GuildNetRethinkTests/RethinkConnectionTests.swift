@@ -212,7 +212,7 @@ import Testing
                 for _ in 0..<3 { group.addTask { try await RethinkHarness.connect(endpoint) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(RethinkHarness.clientSockets(toPort: endpoint.port) == 3)
+            #expect(RethinkHarness.connectionsToSim(onPort: endpoint.port) == 3)
             try await eventually("sim sees 3") { await sim.openConnections == 3 }
             for connection in connections { await connection.close() }
             #expect(RethinkHarness.clientSockets(toPort: endpoint.port) == 0)

@@ -42,7 +42,8 @@ import Testing
                 #expect(status.openConnections == 3)
                 #expect(status.queriesRun == 13)
                 #expect(status.failures == 0)
-                #expect(RethinkHarness.clientSockets(toPort: endpoint.port) == 3)
+                #expect(RethinkHarness.connectionsToSim(onPort: endpoint.port) == 3)
+                #expect(await sim.openConnections == 3)
             }
         }
     }
@@ -92,7 +93,7 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 { group.addTask { _ = try? await connector.run(.dbList()) } }
                 // Each connection does a SCRAM handshake (PBKDF2), slow in a debug build on a loaded machine.
-                try await eventually("4 connections", timeout: .seconds(60)) { RethinkHarness.clientSockets(toPort: endpoint.port) == 4 }
+                try await eventually("4 connections", timeout: .seconds(60)) { RethinkHarness.connectionsToSim(onPort: endpoint.port) == 4 }
                 await connector.shutdown()
                 try await group.waitForAll()
             }

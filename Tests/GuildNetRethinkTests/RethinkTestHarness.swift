@@ -86,6 +86,12 @@ enum RethinkHarness {
         ProcessResources.tcpConnections(toPort: port)
     }
 
+    /// Open connections between this process's clients and the in-process server on `port`
+    /// (see ``ProcessResources/inProcessConnections(toServerPort:pid:)``): exact while tests run in parallel.
+    static func connectionsToSim(onPort port: Int) -> Int {
+        ProcessResources.inProcessConnections(toServerPort: port)
+    }
+
     /// The HostError a throwing call ends with (fails the test when it does not throw one).
     static func hostError(_ body: () async throws -> Void) async -> HostError? {
         do {

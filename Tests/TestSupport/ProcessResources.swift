@@ -69,6 +69,17 @@ public enum ProcessResources {
         return sockets.filter { !$0.listening && $0.remotePort == port && !listeningPorts.contains($0.localPort) }.count
     }
 
+    /// Connections from a client of this process to a server of this process listening on `port`:
+    /// client sockets to `port` whose peer socket (local `port`, remote the client's port) is open here
+    /// too. Unlike ``tcpConnections(toPort:pid:)`` it cannot count a socket of another test that merely
+    /// has `port` as its remote port (an accepted socket of a closed listener whose peer once used
+    /// `port` as its ephemeral port); use it for exact positive counts in a parallel test process.
+    public static func inProcessConnections(toServerPort port: Int, pid: String = "self") -> Int {
+        let sockets = tcpSockets(pid: pid).filter { !$0.listening }
+        let serverSidePeers = Set(sockets.filter { $0.localPort == port }.map(\.remotePort))
+        return sockets.filter { $0.remotePort == port && serverSidePeers.contains($0.localPort) }.count
+    }
+
     /// Connections of `pid` with `port` at either end (both sides of an in-process simulator's connections).
     public static func tcpConnections(withPort port: Int, pid: String = "self") -> Int {
         tcpSockets(pid: pid).filter { !$0.listening && ($0.localPort == port || $0.remotePort == port) }.count
