@@ -154,7 +154,8 @@ struct ForwardOpsTests {
                 let status = try await Self.listed(client, id: forward.id)
                 return status?["state"] == "failed" && status?["last_error"]?["code"] == "pod_gone"
             }
-            #expect(await LoopbackTCP.isRefused(port: forward.port))
+            // The state turns `failed` first; the listener closes as the forward's task ends, just after.
+            try await eventually("the failed forward stopped listening") { await LoopbackTCP.isRefused(port: forward.port) }
             #expect(logs.all.contains { $0.contains("event=forward_failed") && $0.contains("ERROR") && $0.contains("code=pod_gone") })
             // Asking again replaces the failed forward (never a duplicate); the pod is gone, so it fails clearly.
             let again = try await callFailing(
