@@ -110,6 +110,7 @@ public actor ClusterActor {
         self.children = [store, settings, kube, rethink, forwards, routes] + configuration.extraChildren(context)
         (stopRequests, stopContinuation) = AsyncStream<Void>.makeStream()
         counters.increment(.cluster)
+        for child in children { counters.track(child) }
         metrics.lifecycle(.create)
         logger.lifecycle(.create, "cluster created")
     }
@@ -146,10 +147,11 @@ public actor ClusterActor {
             metrics.registerChild(child.childID)
         }
         // A settings change (reload or write) is applied to the children that depend on the keys.
-        let (rethink, routes) = (self.rethink, self.routes)
-        await settings.onChange { keys in
-            await rethink.settingsChanged(keys)
-            await routes.settingsChanged(keys)
+        // Weak: the settings actor keeps the handler, and rethink and routes keep the settings, so
+        // strong captures would be a cycle that outlives the cluster (ClusterLifetimeTests).
+        await settings.onChange { [weak rethink, weak routes] keys in
+            await rethink?.settingsChanged(keys)
+            await routes?.settingsChanged(keys)
         }
         await withDiscardingTaskGroup { group in
             for child in children {

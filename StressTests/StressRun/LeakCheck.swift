@@ -2,7 +2,7 @@ import BenchSupport
 import GuildNetCore
 
 /// Compares the daemon's counters after the run with the baseline. Exactly back to the baseline:
-/// descriptors, listeners, child processes, supervised tasks, cluster actors, open DBs, series
+/// descriptors, listeners, child processes, supervised tasks, cluster actors and their children, open DBs, series
 /// naming an unregistered cluster. Threads: at most the baseline. RSS: growth reported, a
 /// failure only above the scenario's bound.
 struct LeakCheck: Sendable {
@@ -19,6 +19,7 @@ struct LeakCheck: Sendable {
         exact("child_processes", before.children, after.children)
         exact("supervised_tasks", before.supervisedTasks, after.supervisedTasks)
         exact("cluster_actors", before.clusterActors, after.clusterActors)
+        exact("cluster_children", before.clusterChildren, after.clusterChildren)
         exact("open_databases", before.openDatabases, after.openDatabases)
         if let series = after.deadClusterSeries, series != (before.deadClusterSeries ?? 0) {
             leaks.append("dead_cluster_series \(before.deadClusterSeries ?? 0)→\(series)")

@@ -2,7 +2,7 @@ import Foundation
 import GuildNetCore
 
 /// The daemon's leak counters at one moment: from /proc (descriptors, threads, RSS, listening
-/// sockets, child processes), `host.status` (supervised tasks, cluster actors, open DBs) and
+/// sockets, child processes), `host.status` (supervised tasks, cluster actors and their children, open DBs) and
 /// /metrics (series, and series whose cluster_id names no registered cluster).
 struct ResourceSnapshot: Sendable, Equatable {
     var fds = 0
@@ -12,6 +12,7 @@ struct ResourceSnapshot: Sendable, Equatable {
     var children = 0
     var supervisedTasks = 0
     var clusterActors = 0
+    var clusterChildren = 0
     var openDatabases = 0
     var metricSeries: Int?
     var deadClusterSeries: Int?
@@ -21,7 +22,8 @@ struct ResourceSnapshot: Sendable, Equatable {
 
     static func == (lhs: ResourceSnapshot, rhs: ResourceSnapshot) -> Bool {
         lhs.fds == rhs.fds && lhs.threads == rhs.threads && lhs.listeners == rhs.listeners && lhs.children == rhs.children
-            && lhs.supervisedTasks == rhs.supervisedTasks && lhs.clusterActors == rhs.clusterActors && lhs.openDatabases == rhs.openDatabases
+            && lhs.supervisedTasks == rhs.supervisedTasks && lhs.clusterActors == rhs.clusterActors
+            && lhs.clusterChildren == rhs.clusterChildren && lhs.openDatabases == rhs.openDatabases
             && lhs.deadClusterSeries == rhs.deadClusterSeries
     }
 
@@ -39,6 +41,7 @@ struct ResourceSnapshot: Sendable, Equatable {
         let status = try await control.call("host.status", [:], label: "host.status(probe)")
         snapshot.supervisedTasks = Int(status["resources"]?["supervised_tasks"]?.intValue ?? -1)
         snapshot.clusterActors = Int(status["resources"]?["cluster_actors"]?.intValue ?? -1)
+        snapshot.clusterChildren = Int(status["resources"]?["cluster_children"]?.intValue ?? -1)
         snapshot.openDatabases = Int(status["resources"]?["open_databases"]?.intValue ?? -1)
         if let port = daemon.metricsPort {
             let body = try await LoopbackHTTP.get(port: port, path: "/metrics")
@@ -62,7 +65,8 @@ struct ResourceSnapshot: Sendable, Equatable {
         [
             "fds": .int(Int64(fds)), "threads": .int(Int64(threads)), "rss_kib": .int(Int64(rssKiB)), "listeners": .int(Int64(listeners)),
             "child_processes": .int(Int64(children)), "supervised_tasks": .int(Int64(supervisedTasks)),
-            "cluster_actors": .int(Int64(clusterActors)), "open_databases": .int(Int64(openDatabases)),
+            "cluster_actors": .int(Int64(clusterActors)),
+            "cluster_children": .int(Int64(clusterChildren)), "open_databases": .int(Int64(openDatabases)),
             "metric_series": metricSeries.map { .int(Int64($0)) } ?? .null,
             "dead_cluster_series": deadClusterSeries.map { .int(Int64($0)) } ?? .null,
         ]

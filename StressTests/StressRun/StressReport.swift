@@ -91,6 +91,7 @@ struct StressReport: Sendable {
                 ("child processes", leakCheck.before.children, leakCheck.after.children),
                 ("supervised tasks", leakCheck.before.supervisedTasks, leakCheck.after.supervisedTasks),
                 ("cluster actors", leakCheck.before.clusterActors, leakCheck.after.clusterActors),
+                ("cluster children", leakCheck.before.clusterChildren, leakCheck.after.clusterChildren),
                 ("open databases", leakCheck.before.openDatabases, leakCheck.after.openDatabases),
                 ("metric series", leakCheck.before.metricSeries ?? -1, leakCheck.after.metricSeries ?? -1),
                 ("dead-cluster series", leakCheck.before.deadClusterSeries ?? -1, leakCheck.after.deadClusterSeries ?? -1),

@@ -72,7 +72,7 @@ struct DaemonEndToEndTests {
         #expect(Set(ProcessResources.listeningSockets(pid: daemon.pid)).isSubset(of: ownListeners))
         #expect(ProcessResources.openFiles(under: dir.path + "/clusters", pid: daemon.pid).isEmpty)
         let status = try JSONParser.parse(try await client.request("{\"id\":\"s\",\"op\":\"host.status\"}", id: "s"))
-        #expect(status["result"]?["resources"] == ["cluster_actors": 0, "open_databases": 0, "supervised_tasks": 0])
+        #expect(status["result"]?["resources"] == ["cluster_actors": 0, "cluster_children": 0, "open_databases": 0, "supervised_tasks": 0])
         await client.close()
         daemon.terminate()
         #expect(try await daemon.waitForExit() == 0)

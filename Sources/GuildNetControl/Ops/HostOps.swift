@@ -22,6 +22,7 @@ enum HostOps {
                 "open_databases": .int(Int64(status.openDatabases)),
                 "resources": [
                     "cluster_actors": .int(Int64(status.resources.clusterActors)),
+                    "cluster_children": .int(Int64(status.resources.clusterChildren)),
                     "supervised_tasks": .int(Int64(status.resources.supervisedTasks)),
                     "open_databases": .int(Int64(status.resources.openDatabases)),
                 ],

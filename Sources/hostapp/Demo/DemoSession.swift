@@ -267,7 +267,10 @@ struct DemoSession: Sendable {
         }
         line("listening sockets", before.listeners, after.listeners)
         if let resources {
-            for (key, label) in [("supervised_tasks", "supervised tasks"), ("cluster_actors", "cluster actors"), ("open_databases", "open databases")] {
+            for (key, label) in [
+                ("supervised_tasks", "supervised tasks"), ("cluster_actors", "cluster actors"), ("cluster_children", "cluster children"),
+                ("open_databases", "open databases"),
+            ] {
                 line(label, resources.before[key]?.intValue.map(Int.init), resources.after[key]?.intValue.map(Int.init))
             }
         } else {
