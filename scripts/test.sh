@@ -42,7 +42,7 @@ echo "ThreadSanitizer build: ok (log in .build-tsan-log.txt)"
 # store, the control transport, Kubernetes and RethinkDB clients and ops, forwards, routes,
 # settings, metrics, and the concurrency primitives. A report is fatal (halt_on_error) in the test
 # process and in every daemon a test spawns; reports are written under .tsan-reports/.
-tsan_suites='HostActorTests|StorageIsolationTests|SupervisionTests|TeardownTests|RestoreTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|ControlSocketTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeIsolationTests|KubeOpsTests|RethinkOpsTests|ForwardOpsTests|RouteOpsTests|ClusterSettingsTests|FileWatchHubTests|ClusterMetricsTests|HostCountersTests|AcceptedConnectionTests|WakeupSignalTests|ChildProcessLauncherTests|TokenBucketTests'
+tsan_suites='HostActorTests|StorageIsolationTests|SupervisionTests|TeardownTests|RestoreTests|ClusterStoreTests|TransportTests|PipeliningTests|RequestSequencerTests|ControlSocketTests|RethinkChangefeedTests|RethinkConnectorTests|KubeInformerTests|KubeIsolationTests|KubeOpsTests|RethinkOpsTests|ForwardOpsTests|RouteOpsTests|ClusterSettingsTests|FileWatchHubTests|ClusterMetricsTests|HostCountersTests|AcceptedConnectionTests|WakeupSignalTests|ChildProcessLauncherTests|TokenBucketTests|FreedMemoryReturnerTests|ClusterLifetimeTests'
 rm -rf .tsan-reports && mkdir -p .tsan-reports
 tsan_failed() {
     echo "error: ThreadSanitizer stage failed ($1)" >&2

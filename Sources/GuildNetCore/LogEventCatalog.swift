@@ -27,6 +27,9 @@ public enum LogEventCatalog {
                 "look for the clusters still stopping in the lines before; a hung API server or DB lock is the usual cause, raise --shutdown-timeout if teardown is legitimately slow"
         ),
         .init(code: "host_stopped", level: .info, meaning: "every cluster stopped", hint: nil),
+        .init(
+            code: "memory_trimmed", level: .info,
+            meaning: "after unregistrations, freed heap pages were given back to the OS (RSS before/after, duration)", hint: nil),
         .init(code: "daemon_stopped", level: .info, meaning: "the process is about to exit 0", hint: nil),
         .init(
             code: "daemon_failed", level: .critical, meaning: "hostapp serve could not start or failed",

@@ -53,6 +53,8 @@ public actor HostActor {
     private var hostSettings: HostSettingsSources
     /// Every cluster's ``ClusterActor/run()`` is a child task of ``run()`` through this.
     private let clusterTasks = TaskSpawner()
+    /// Returns freed heap to the OS after unregistrations (`nil` when turned off).
+    public nonisolated let memoryReturner: FreedMemoryReturner?
     private let shutdownFlag = Atomic<Bool>(false)
     private var runFinished = false
 
@@ -63,6 +65,7 @@ public actor HostActor {
         self.logger = configuration.logger
         self.budget = DatabaseBudget(configuration: configuration.databaseBudget, logger: configuration.logger)
         self.hostSettings = configuration.settings
+        self.memoryReturner = configuration.memoryTrimQuietPeriod.map { FreedMemoryReturner(quietPeriod: $0, logger: configuration.logger) }
         configuration.metrics.setClustersActive(0)
         let counters = self.counters
         configuration.metrics.observeSupervisedTasks { counters.snapshot.supervisedTasks }
@@ -81,6 +84,7 @@ public actor HostActor {
         let budget = self.budget
         clusterTasks.spawn { await budget.run() }
         if let hub = configuration.settingsWatchHub { clusterTasks.spawn { await hub.run() } }
+        if let memoryReturner { clusterTasks.spawn { await memoryReturner.run() } }
         await clusterTasks.run(drain: { await stopAllClusters() })
         runFinished = true
         logger.info("host stopped", metadata: ["event": "host_stopped"])
@@ -270,6 +274,7 @@ public actor HostActor {
         if case .stopping(let same)? = entries[id.key], same === cluster {
             entries[id.key] = nil
         }
+        memoryReturner?.clusterReleased()
         if purge {
             // Off the actor: `ClusterStorage.purge` is nonisolated and async.
             try await configuration.storage.purge(id)

@@ -36,6 +36,9 @@ public struct HostConfiguration: Sendable {
     /// `cluster.register`, removed by `cluster.unregister`), for ``HostActor/restore(_:)``. The
     /// daemon turns it on for the per-cluster layout; embedded hosts (tests) leave it off.
     public var persistsRegistrations = false
+    /// How long unregistrations must stop before the host gives the freed heap back to the
+    /// operating system (``FreedMemoryReturner``); `nil` never trims.
+    public var memoryTrimQuietPeriod: Duration? = .seconds(5)
     /// Extra children for every cluster, appended after the built-in ones. Tests use it to inject
     /// failing or slow children; later subsystems are wired in ``ClusterActor`` itself.
     public var extraChildren: @Sendable (ClusterContext) -> [any ClusterChild] = { _ in [] }
