@@ -9,7 +9,7 @@ public final class ResourceCounters: Sendable {
     private let databases = Atomic<Int>(0)
     /// Cluster children, held weakly: one kept alive by a reference cycle after its cluster is gone
     /// shows as a count that does not return to its baseline.
-    private let children = Mutex<[WeakChild]>([])
+    private let children = LockedValue<[WeakChild]>([])
 
     public init() {}
 
@@ -50,7 +50,7 @@ public final class ResourceCounters: Sendable {
         )
     }
 
-    private struct WeakChild {
+    private struct WeakChild: Sendable {
         weak var child: (any ClusterChild & AnyObject)?
     }
 

@@ -10,8 +10,8 @@ import Glibc
 /// Gives the heap pages freed by unregistered clusters back to the operating system.
 ///
 /// glibc's allocator keeps freed pages in its arenas: after a soak whose clusters were all
-/// unregistered, the daemon had about 5 MB of live heap and 131 MiB of RSS; `malloc_trim(0)` took
-/// the RSS to 85 MiB (docs/performance.md, "Stress runs"). After each unregistration, once no
+/// unregistered, the daemon had about 5 MB of live heap and 128 MiB of RSS; `malloc_trim(0)` took
+/// the RSS to 83 MiB (docs/performance.md, "Stress runs"). After each unregistration, once no
 /// other one came for ``quietPeriod``, this trims once: a churn of unregistrations costs one trim,
 /// after it. Without glibc it only counts.
 public final class FreedMemoryReturner: Sendable {
