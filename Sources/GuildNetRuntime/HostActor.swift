@@ -300,6 +300,7 @@ public actor HostActor {
             storageLayout: configuration.storage.layoutName,
             openDatabases: await budget.openCount,
             resources: counters.snapshot,
+            memoryTrim: memoryReturner.map { MemoryTrimStatus(pending: $0.isTrimPending, trims: $0.trimCount) },
             shuttingDown: isShuttingDown
         )
     }
@@ -473,5 +474,15 @@ public struct HostStatus: Sendable {
     public var storageLayout: String
     public var openDatabases: Int
     public var resources: ResourceCounters.Snapshot
+    /// The freed-memory trim (``FreedMemoryReturner``); `nil` when it is off.
+    public var memoryTrim: MemoryTrimStatus?
     public var shuttingDown: Bool
+}
+
+/// Where the freed-memory trim stands.
+public struct MemoryTrimStatus: Sendable {
+    /// An unregistration happened and its trim has not run yet.
+    public var pending: Bool
+    /// Trims done since the host started.
+    public var trims: Int
 }

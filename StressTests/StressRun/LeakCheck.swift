@@ -56,7 +56,9 @@ struct LeakCheck: Sendable {
     }
 
     /// Polls until no counter leaks (they may take a moment to settle: sockets closing, threads
-    /// idling out) or `timeout`; returns the check on the last snapshot.
+    /// idling out) and the daemon's trim after the last unregistration ran (so the RSS compared is
+    /// what the daemon keeps, not what it is about to give back), or `timeout`; returns the check
+    /// on the last snapshot.
     static func settle(
         before: ResourceSnapshot, context: RunContext, control: ControlConnection, timeout: Duration
     ) async throws -> LeakCheck {
@@ -66,7 +68,7 @@ struct LeakCheck: Sendable {
         while true {
             let after = try await ResourceSnapshot.take(daemon: context.daemon, control: control, liveClusters: context.liveClusters)
             let check = LeakCheck(before: before, after: after, rssBoundKiB: bound)
-            if check.leaks.isEmpty || clock.now >= end { return check }
+            if (check.leaks.isEmpty && !after.memoryTrimPending) || clock.now >= end { return check }
             try await Task.sleep(for: .milliseconds(250))
         }
     }

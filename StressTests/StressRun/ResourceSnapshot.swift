@@ -19,6 +19,9 @@ struct ResourceSnapshot: Sendable, Equatable {
     /// What each descriptor is, to name a leak (not compared).
     var descriptorTargets: [String] = []
     var deadSeriesSamples: [String] = []
+    /// The daemon has freed memory to give back (an unregistration not yet followed by its trim):
+    /// RSS is compared once this is `false` (not compared).
+    var memoryTrimPending = false
 
     static func == (lhs: ResourceSnapshot, rhs: ResourceSnapshot) -> Bool {
         lhs.fds == rhs.fds && lhs.threads == rhs.threads && lhs.listeners == rhs.listeners && lhs.children == rhs.children
@@ -43,6 +46,7 @@ struct ResourceSnapshot: Sendable, Equatable {
         snapshot.clusterActors = Int(status["resources"]?["cluster_actors"]?.intValue ?? -1)
         snapshot.clusterChildren = Int(status["resources"]?["cluster_children"]?.intValue ?? -1)
         snapshot.openDatabases = Int(status["resources"]?["open_databases"]?.intValue ?? -1)
+        snapshot.memoryTrimPending = status["memory_trim"]?["pending"]?.boolValue ?? false
         if let port = daemon.metricsPort {
             let body = try await LoopbackHTTP.get(port: port, path: "/metrics")
             var series = 0

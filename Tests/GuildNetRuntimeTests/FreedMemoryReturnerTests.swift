@@ -22,6 +22,21 @@ struct FreedMemoryReturnerTests {
         #expect(calls.withLock { $0 } == 2)
     }
 
+    @Test("a release is pending until the trim that covers it")
+    func pendingUntilTrimmed() async throws {
+        let returner = FreedMemoryReturner(quietPeriod: .milliseconds(50), logger: LogCapture().logger()) {}
+        #expect(!returner.isTrimPending)
+        returner.clusterReleased()
+        // Not running yet: nothing can have trimmed it.
+        #expect(returner.isTrimPending)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await returner.run() }
+            try await eventually("trimmed") { returner.trimCount == 1 }
+            #expect(!returner.isTrimPending)
+            group.cancelAll()
+        }
+    }
+
     @Test("unregistering a cluster trims the real heap once the host is quiet")
     func hostTrimsAfterUnregister() async throws {
         let dir = TemporaryDirectory("mt")

@@ -26,6 +26,8 @@ enum HostOps {
                     "supervised_tasks": .int(Int64(status.resources.supervisedTasks)),
                     "open_databases": .int(Int64(status.resources.openDatabases)),
                 ],
+                "memory_trim": status.memoryTrim.map { ["enabled": true, "pending": .bool($0.pending), "trims": .int(Int64($0.trims))] }
+                    ?? ["enabled": false, "pending": false, "trims": 0],
                 "shutting_down": .bool(status.shuttingDown),
             ]
         },

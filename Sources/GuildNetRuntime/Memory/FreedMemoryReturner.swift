@@ -19,6 +19,8 @@ public final class FreedMemoryReturner: Sendable {
     public let quietPeriod: Duration
     private let released = Atomic<Int>(0)
     private let trims = Atomic<Int>(0)
+    /// The value of `released` the last trim covered.
+    private let trimmedThrough = Atomic<Int>(0)
     private let wakeups = WakeupSignal()
     private let trim: @Sendable () -> Void
     private let logger: Logger
@@ -39,13 +41,18 @@ public final class FreedMemoryReturner: Sendable {
     /// Trims done so far.
     public var trimCount: Int { trims.load(ordering: .relaxed) }
 
+    /// `true` from an unregistration until the trim that follows it: a leak check compares RSS
+    /// once this is `false` (`host.status` `memory_trim.pending`).
+    public var isTrimPending: Bool {
+        released.load(ordering: .relaxed) != trimmedThrough.load(ordering: .relaxed)
+    }
+
     /// Trims after each quiet period that follows unregistrations, until cancelled.
     public func run() async {
-        var trimmedThrough = 0
         while !Task.isCancelled {
             await wakeups.wait(atMost: .seconds(3600))
             var seen = released.load(ordering: .relaxed)
-            guard seen != trimmedThrough else { continue }
+            guard seen != trimmedThrough.load(ordering: .relaxed) else { continue }
             while !Task.isCancelled {
                 try? await Task.sleep(for: quietPeriod)
                 let now = released.load(ordering: .relaxed)
@@ -58,7 +65,6 @@ public final class FreedMemoryReturner: Sendable {
             // Inline: one trim walks the arenas for a few milliseconds (logged below), once per
             // burst of unregistrations; a pool thread started for it would look like a thread leak.
             let took = clock.measure { trim() }
-            trimmedThrough = seen
             logger.info(
                 "returned freed memory to the operating system",
                 metadata: [
@@ -66,6 +72,7 @@ public final class FreedMemoryReturner: Sendable {
                     "duration_ms": "\((took.seconds * 1000).rounded())",
                 ])
             trims.add(1, ordering: .relaxed)
+            trimmedThrough.store(seen, ordering: .relaxed)
         }
     }
 
