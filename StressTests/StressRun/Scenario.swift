@@ -82,7 +82,7 @@ struct Scenario: Sendable {
             return Scenario(
                 profile: "soak", clusters: 100, churnCycles: 200, churnParallelism: 4, feeds: 2, watches: 2, forwards: 1,
                 faults: Set(FaultKind.allCases), duration: .seconds(300), faultInterval: .seconds(4), loadPause: .milliseconds(250), kubeSimulators: 4,
-                rethinkSimulators: 4, rssBoundMiB: 256, settleTimeout: .seconds(120))
+                rethinkSimulators: 4, rssBoundMiB: 96, settleTimeout: .seconds(120))
         case "quick":
             return Scenario(
                 profile: "quick", clusters: 2, churnCycles: 2, churnParallelism: 1, feeds: 1, watches: 1, forwards: 1, faults: [],
