@@ -5,9 +5,9 @@ import Darwin
 #endif
 
 /// Reads the daemon process's own resource usage from `/proc/self` (Linux); `nil` elsewhere.
-enum ProcessSample {
+public enum ProcessSample {
     /// Entries of `/proc/self/fd`, minus the descriptor the listing itself holds.
-    static func openFileDescriptors() -> Int? {
+    public static func openFileDescriptors() -> Int? {
         guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         var count = 0
@@ -21,7 +21,7 @@ enum ProcessSample {
     }
 
     /// Resident pages (`/proc/self/statm`, second field) times the page size.
-    static func residentBytes() -> Int? {
+    public static func residentBytes() -> Int? {
         let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

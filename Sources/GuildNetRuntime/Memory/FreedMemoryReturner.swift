@@ -1,5 +1,5 @@
-import Foundation
 import GuildNetCore
+import GuildNetMetrics
 import Logging
 import Synchronization
 
@@ -60,7 +60,7 @@ public final class FreedMemoryReturner: Sendable {
                 seen = now
             }
             guard !Task.isCancelled else { return }
-            let before = ProcessMemory.residentKiB()
+            let before = Self.residentKiB()
             let clock = ContinuousClock()
             // Inline: one trim walks the arenas for a few milliseconds (logged below), once per
             // burst of unregistrations; a pool thread started for it would look like a thread leak.
@@ -68,13 +68,15 @@ public final class FreedMemoryReturner: Sendable {
             logger.info(
                 "returned freed memory to the operating system",
                 metadata: [
-                    "event": "memory_trimmed", "rss_kib_before": "\(before)", "rss_kib_after": "\(ProcessMemory.residentKiB())",
+                    "event": "memory_trimmed", "rss_kib_before": "\(before)", "rss_kib_after": "\(Self.residentKiB())",
                     "duration_ms": "\((took.seconds * 1000).rounded())",
                 ])
             trims.add(1, ordering: .relaxed)
             trimmedThrough.store(seen, ordering: .relaxed)
         }
     }
+
+    private static func residentKiB() -> Int { (ProcessSample.residentBytes() ?? 0) / 1024 }
 
     /// glibc's `malloc_trim`, looked up at run time (not in Swift's Glibc module; absent on other
     /// C libraries, where trimming does nothing).
@@ -84,16 +86,5 @@ public final class FreedMemoryReturner: Sendable {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
         _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
         #endif
-    }
-}
-
-/// This process's resident set size, from /proc/self/status (0 where there is none).
-enum ProcessMemory {
-    static func residentKiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
-        }
-        return 0
     }
 }
